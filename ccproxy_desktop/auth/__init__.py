@@ -1,0 +1,1 @@
+"""Provider credentials: where tokens come from and how the proxy gets them."""

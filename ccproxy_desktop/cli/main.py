@@ -1,0 +1,88 @@
+"""`ccproxy` command line: argument parsing and dispatch. Each command lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from .. import __version__
+from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
+from . import demo, proxy_commands
+
+__all__ = ["build_parser", "main", "tray_main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccproxy", description="Local LLM proxy for Claude Code with rule-based routing."
+    )
+    parser.add_argument("--version", action="version", version=f"ccproxy-desktop {__version__}")
+    parser.add_argument("--config-dir", help=f"config folder (default: ${CONFIG_DIR_ENV} or ~/.ccproxy)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("install", help="write default config files")
+    p.add_argument("--force", action="store_true", help="overwrite existing files (keeping a .bak copy)")
+    p.set_defaults(func=proxy_commands.install)
+
+    p = sub.add_parser("start", help="run the proxy")
+    p.add_argument(
+        "--detach", "-d", action="store_true", help="run in the background; return once it answers"
+    )
+    p.set_defaults(func=proxy_commands.start)
+
+    p = sub.add_parser("stop", help="stop the running proxy")
+    p.set_defaults(func=proxy_commands.stop)
+
+    p = sub.add_parser("restart", help="restart the proxy in the background")
+    p.set_defaults(func=proxy_commands.restart)
+
+    p = sub.add_parser("status", help="is the proxy running, where, since when")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=proxy_commands.status)
+
+    p = sub.add_parser("logs", help="show the proxy log")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=int, default=100, help="how many lines from the end (default 100)")
+    p.set_defaults(func=proxy_commands.logs)
+
+    p = sub.add_parser("run", help="run a command with the proxy's URLs and key in its environment")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, help="the command and its arguments")
+    p.set_defaults(func=proxy_commands.run)
+
+    p = sub.add_parser("validate", help="check both config files")
+    p.set_defaults(func=proxy_commands.validate)
+
+    p = sub.add_parser(
+        "demo", help="the proxy plus a built-in fake provider on loopback: try routing offline"
+    )
+    p.add_argument("--port", type=int, default=4000, help="proxy port (default 4000)")
+    p.add_argument(
+        "--no-wait", action="store_true", help="send the sample requests, print the routes and exit"
+    )
+    p.set_defaults(func=demo.run_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.config_dir:
+        os.environ[CONFIG_DIR_ENV] = os.path.abspath(os.path.expanduser(args.config_dir))
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    paths = ConfigPaths.from_env()
+    try:
+        return int(args.func(paths, args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def tray_main() -> int:
+    return main(["tray", *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""Commands that manage the proxy: install, start, stop, restart, status, logs, run, validate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+from ..config.loader import ConfigInvalid, install_defaults, load_settings
+from ..config.paths import ConfigPaths
+from ..pipeline.pipeline import build_pipeline
+from ..pipeline.tokens import TokenCounter
+from ..proxy.control import ProxyControl, StartFailed
+from ..proxy.keys import ensure_master_key, master_key
+
+__all__ = ["install", "logs", "restart", "run", "start", "status", "stop", "validate"]
+
+
+def _err(message: str) -> None:
+    print(f"ccproxy: {message}", file=sys.stderr)
+
+
+def install(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    written = install_defaults(paths, force=args.force)
+    ensure_master_key(paths)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print(f"config already in {paths.config_dir} (use --force to overwrite)")
+    return 0
+
+
+def start(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    control = ProxyControl(paths)
+    running = control.state()
+    if running is not None:
+        _err(f"already running at {running.url} (pid {running.pid})")
+        return 1
+    if not args.detach:
+        control.exec_foreground()
+    return _start_in_background(control)
+
+
+def _start_in_background(control: ProxyControl) -> int:
+    try:
+        state = control.start_detached()
+    except StartFailed as exc:
+        _err(f"could not start the proxy: {exc}")
+        return 1
+    print(f"proxy running at {state.url} (pid {state.pid})")
+    return 0
+
+
+def stop(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    stopped = ProxyControl(paths).stop()
+    if stopped is None:
+        print("proxy is not running")
+        return 0
+    print(f"stopped the proxy (pid {stopped.pid})")
+    return 0
+
+
+def restart(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    control = ProxyControl(paths)
+    control.stop()
+    return _start_in_background(control)
+
+
+def _override(paths: ConfigPaths) -> str | None:
+    try:
+        value = json.loads(paths.model_override_file.read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    control = ProxyControl(paths)
+    state = control.state()
+    report: dict[str, object] = {
+        "running": state is not None,
+        "url": state.url if state else _configured_url(paths),
+        "pid": state.pid if state else None,
+        "uptime_seconds": round(state.uptime_seconds, 1) if state else None,
+        "config_dir": str(paths.config_dir),
+        "model_override": _override(paths),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    if state is None:
+        print(f"proxy: stopped ({report['url']} when running)")
+    else:
+        healthy = "" if control.healthy(state.url) else " (not answering health checks)"
+        print(
+            f"proxy: running at {state.url}, pid {state.pid}, up {_duration(state.uptime_seconds)}{healthy}"
+        )
+    print(f"config: {paths.config_dir}")
+    print(f"model: {report['model_override'] or 'auto (rules)'}")
+    return 0
+
+
+def _configured_url(paths: ConfigPaths) -> str:
+    try:
+        server = load_settings(paths).server
+    except ConfigInvalid:
+        return "http://127.0.0.1:4000"
+    return f"http://{server.host}:{server.port}"
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+
+
+def logs(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    log = paths.proxy_log
+    if not log.exists():
+        _err(f"no log yet at {log}")
+        return 1
+    with open(log, "rb") as handle:
+        lines = handle.read().decode("utf-8", "replace").splitlines()
+        for line in lines[-args.lines :] if args.lines > 0 else []:
+            print(line)
+        sys.stdout.flush()
+        while args.follow:
+            chunk = handle.read()
+            if chunk:
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+            else:
+                time.sleep(0.25)
+    return 0
+
+
+# Claude Code sends its background requests (titles, summaries) to its "haiku" model only when it talks to
+# api.anthropic.com or is told which model that is; through a proxy it would use the main model instead.
+BACKGROUND_MODEL = "claude-haiku-4-5-20251001"
+
+
+def child_environment(url: str, key: str, base: dict[str, str]) -> dict[str, str]:
+    """The environment `ccproxy run` gives its child: every SDK pointed at the proxy with the proxy key."""
+    env = dict(base)
+    env.pop("ANTHROPIC_AUTH_TOKEN", None)
+    env.setdefault("ANTHROPIC_DEFAULT_HAIKU_MODEL", BACKGROUND_MODEL)
+    env.update(
+        {
+            "ANTHROPIC_BASE_URL": url,
+            "ANTHROPIC_API_KEY": key,
+            "OPENAI_BASE_URL": f"{url}/v1",
+            "OPENAI_API_BASE": f"{url}/v1",
+            "OPENAI_API_KEY": key,
+            "LITELLM_PROXY_BASE_URL": url,
+            "LITELLM_PROXY_API_BASE": url,
+            "LITELLM_PROXY_API_KEY": key,
+        }
+    )
+    return env
+
+
+def run(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    command = list(args.cmd)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        _err("usage: ccproxy run COMMAND [ARGS...]")
+        return 2
+    control = ProxyControl(paths)
+    state = control.state()
+    if state is None:
+        _err("the proxy is not running; starting it in the background (`ccproxy stop` stops it)")
+        try:
+            state = control.start_detached()
+        except StartFailed as exc:
+            _err(f"could not start the proxy: {exc}")
+            return 1
+    try:
+        key = master_key(load_settings(paths)) or ensure_master_key(paths)
+    except ConfigInvalid:
+        key = ensure_master_key(paths)
+    executable = shutil.which(command[0])
+    if executable is None:
+        _err(f"command not found: {command[0]}")
+        return 127
+    env = child_environment(state.url, key, dict(os.environ))
+    try:
+        return subprocess.call([executable, *command[1:]], env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def validate(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(paths)
+        _, warnings = build_pipeline(settings, TokenCounter())
+    except ConfigInvalid as exc:
+        for issue in exc.issues:
+            print(issue)
+        return 1
+    for warning in warnings:
+        print(warning)
+    print(f"ok: {paths.ccproxy_yaml} and {paths.litellm_yaml} are valid")
+    return 0

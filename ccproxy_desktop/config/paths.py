@@ -1,0 +1,79 @@
+"""Where ccproxy-desktop keeps its files (the contract in DESIGN.md: `~/.ccproxy`, `CCPROXY_CONFIG_DIR`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ConfigPaths", "create_private_file"]
+
+CONFIG_DIR_ENV = "CCPROXY_CONFIG_DIR"
+
+
+@dataclass(frozen=True)
+class ConfigPaths:
+    """Every file of one config folder. Pure: building one touches nothing on disk."""
+
+    config_dir: Path
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> ConfigPaths:
+        env = os.environ if environ is None else environ
+        raw = env.get(CONFIG_DIR_ENV)
+        base = Path(raw).expanduser() if raw else Path.home() / ".ccproxy"
+        return cls(base.absolute())
+
+    @property
+    def ccproxy_yaml(self) -> Path:
+        return self.config_dir / "ccproxy.yaml"
+
+    @property
+    def litellm_yaml(self) -> Path:
+        return self.config_dir / "config.yaml"
+
+    @property
+    def ledger_db(self) -> Path:
+        return self.config_dir / "ledger.db"
+
+    @property
+    def proxy_log(self) -> Path:
+        return self.config_dir / "proxy.log"
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime files: pid/state of the running proxy and the effective LiteLLM config."""
+        return self.config_dir / "run"
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "proxy.json"
+
+    @property
+    def effective_litellm_yaml(self) -> Path:
+        return self.run_dir / "litellm.config.yaml"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.config_dir / "master.key"
+
+    @property
+    def model_override_file(self) -> Path:
+        return self.config_dir / "model-override.json"
+
+
+def create_private_file(path: Path, content: str) -> None:
+    """Write `content` to `path` so that it is never readable by others, not even for a moment.
+
+    The file is created 0600 (or truncated and re-chmodded if it exists) and replaced atomically.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, content.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

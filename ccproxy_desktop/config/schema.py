@@ -1,0 +1,181 @@
+"""Typed, frozen settings for both config files.
+
+`ccproxy.yaml` has two sections: `litellm:` (how the proxy process runs) and `ccproxy:` (rules, hooks,
+credentials, budgets, pricing...). Our models forbid unknown keys so typos are reported; the keys upstream
+ccproxy accepted but which have no meaning here are listed in `UPSTREAM_IGNORED_KEYS` and accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "BudgetSpec",
+    "CCProxySection",
+    "HookSpec",
+    "LiteLLMConfig",
+    "ModelEntry",
+    "OAuthSourceSpec",
+    "PriceSpec",
+    "RuleSpec",
+    "ServerSection",
+]
+
+# Keys upstream ccproxy accepted that configure features we don't have (mitmproxy inspector, statusline...).
+# They load without error and are ignored; `ccproxy validate` mentions them as warnings.
+UPSTREAM_IGNORED_KEYS = frozenset(
+    {
+        "metrics_enabled",
+        "statusline",
+        "mitm",
+        "inspector",
+        "otel",
+        "compliance",
+        "oauth_ttl",
+        "oauth_refresh_buffer",
+        "context_threshold",
+        "reload_config_on_change",
+        "host",
+        "port",
+    }
+)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSection(_Frozen):
+    """The `litellm:` section of ccproxy.yaml: how the proxy process is run."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4000, ge=1, le=65535)
+    num_workers: int = Field(default=1, ge=1, le=64)
+    debug: bool = False
+    detailed_debug: bool = False
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+class RuleSpec(_Frozen):
+    """One classification rule: `name` (upstream: `label`), `rule` (import path), constructor `params`."""
+
+    name: str = Field(min_length=1)
+    rule: str = Field(min_length=1)
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class HookSpec(_Frozen):
+    """One hook: its import path (`module.function`) and keyword params."""
+
+    hook: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OAuthSourceSpec(_Frozen):
+    """Where a provider's token comes from: a shell `command` or a `file` (optionally a JSON path in it)."""
+
+    command: str | None = None
+    file: str | None = None
+    json_path: str | None = None
+    user_agent: str | None = None
+    destinations: tuple[str, ...] = ()
+    auth_header: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> OAuthSourceSpec:
+        sources = [s for s in (self.command, self.file, self.token_url) if s is not None]
+        if self.command is not None and not self.command.strip():
+            raise ValueError("command is empty")
+        if self.command is not None and self.file is not None:
+            raise ValueError("give either command or file, not both")
+        if not sources:
+            raise ValueError("needs a command, a file or a token_url")
+        return self
+
+
+class BudgetSpec(_Frozen):
+    name: str = Field(min_length=1)
+    limit_usd: float = Field(gt=0)
+    period: Literal["day", "week", "month", "total"] = "day"
+    model: str | None = None
+    user: str | None = None
+    alert_at: tuple[float, ...] = (0.75, 0.9, 1.0)
+    block: bool = False
+
+    @field_validator("alert_at")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < v <= 10 for v in value):
+            raise ValueError("each alert_at value is a fraction of the limit, e.g. 0.75")
+        return tuple(sorted(set(value)))
+
+
+class PriceSpec(_Frozen):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    cache_write_1h: float | None = Field(default=None, ge=0)
+
+
+class CCProxySection(_Frozen):
+    """The `ccproxy:` section of ccproxy.yaml."""
+
+    debug: bool = False
+    handler: str = "ccproxy_desktop.proxy.handler:CCProxyHandler"
+    hooks: tuple[HookSpec, ...] | None = None
+    rules: tuple[RuleSpec, ...] = ()
+    default_model_passthrough: bool = True
+    oat_sources: dict[str, OAuthSourceSpec] = Field(default_factory=dict)
+    oauth_refresh_interval: int = Field(default=3600, ge=0)
+    retry_enabled: bool = True
+    retry_max_attempts: int = Field(default=3, ge=1, le=20)
+    retry_initial_delay: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    retry_multiplier: float = Field(default=2.0, ge=1)
+    retry_fallback_model: str | None = None
+    budgets: tuple[BudgetSpec, ...] = ()
+    pricing: dict[str, PriceSpec] = Field(default_factory=dict)
+    ignored_upstream_keys: tuple[str, ...] = ()
+
+
+class ModelEntry(BaseModel):
+    """One `model_list` entry of LiteLLM's config.yaml (LiteLLM owns its schema; we read a few fields)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model_name: str = Field(min_length=1)
+    litellm_params: dict[str, Any] = Field(default_factory=dict)
+    model_info: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        value = self.litellm_params.get("model")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def is_alias(self) -> bool:
+        """True when this entry only renames another: no credentials or endpoint of its own."""
+        own = {k for k in self.litellm_params if k != "model"}
+        return not own
+
+
+class LiteLLMConfig(BaseModel):
+    """LiteLLM's config.yaml. Sections other than the model list are passed to LiteLLM untouched."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model_list: tuple[ModelEntry, ...] = ()
+    litellm_settings: dict[str, Any] = Field(default_factory=dict)
+    general_settings: dict[str, Any] = Field(default_factory=dict)
+    router_settings: dict[str, Any] = Field(default_factory=dict)
+
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.model_name for m in self.model_list))

@@ -1,0 +1,68 @@
+"""The one typed object that flows through the request pipeline.
+
+The proxy adapter builds a `RequestContext` from LiteLLM's request dict; rules read it, hooks read and set
+its fields; the adapter writes the result back. Nothing in the pipeline touches LiteLLM's dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Reject", "RequestContext"]
+
+
+@dataclass
+class RequestContext:
+    """One request as the pipeline sees it.
+
+    Client fields (`model` ... `headers`) are what the client sent and are treated as read-only by hooks.
+    `headers` may hold secrets: never log them (use `captured_headers`, which is redacted).
+    Decision fields are set by hooks: `label` by the classifier, `routed_model` by the router, the
+    `upstream_*` fields by the credential and header hooks.
+    """
+
+    request_id: str
+    call_type: str
+    model: str
+    messages: list[Any] = field(default_factory=list)
+    system: Any = None
+    tools: list[Any] = field(default_factory=list)
+    thinking: Mapping[str, Any] | None = None
+    stream: bool = False
+    max_tokens: int | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    session_id: str | None = None
+    user: str | None = None
+    label: str | None = None
+    routed_model: str | None = None
+    route_reason: str = ""
+    upstream_headers: dict[str, str] = field(default_factory=dict)
+    upstream_api_key: str | None = field(default=None, repr=False)
+    captured_headers: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target_model(self) -> str:
+        """The model_name the request will be sent to: the routed one, else the requested one."""
+        return self.routed_model or self.model
+
+
+class Reject(Exception):
+    """Raised by a rule or hook to refuse the request with a client-visible Anthropic-style error.
+
+    `error_type` is one of Anthropic's error types (invalid_request_error, authentication_error,
+    permission_error, not_found_error, rate_limit_error, api_error, overloaded_error).
+    """
+
+    def __init__(
+        self, status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.headers = dict(headers or {})

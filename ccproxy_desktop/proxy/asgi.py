@@ -1,0 +1,32 @@
+"""The ASGI application uvicorn serves: LiteLLM's proxy app behind our `Guard`.
+
+Importable by path (`ccproxy_desktop.proxy.asgi:app`) so that each uvicorn worker builds its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+from litellm.proxy.proxy_server import app as litellm_app
+
+from .guard import Guard
+
+__all__ = ["app"]
+
+
+def _keys() -> frozenset[str]:
+    key = os.environ.get("LITELLM_MASTER_KEY", "")
+    return frozenset({key}) if key else frozenset()
+
+
+def _split(name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
+
+
+_KEYS = _keys()
+app = Guard(
+    litellm_app,
+    keys=lambda: _KEYS,
+    allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),
+    allowed_hosts=_split("CCPROXY_ALLOWED_HOSTS") or ("127.0.0.1", "localhost", "::1", "[::1]"),
+)

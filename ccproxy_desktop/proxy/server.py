@@ -1,0 +1,188 @@
+"""The proxy process: `python -m ccproxy_desktop.proxy.server`.
+
+Validates the config (exit 2 with `file:line: key: message` lines if it is invalid), checks the port
+(exit 3 if taken), writes the effective LiteLLM config and state file, then serves LiteLLM's app behind
+our guard with uvicorn until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import socket
+import sys
+import time
+
+from ..config.loader import ConfigInvalid, Settings, install_defaults, load_settings
+from ..config.paths import ConfigPaths, create_private_file
+from ..pipeline.pipeline import build_pipeline, provider_of
+from ..pipeline.tokens import TokenCounter
+from .effective import write_effective_config
+from .keys import ensure_master_key, master_key
+
+__all__ = ["main"]
+
+log = logging.getLogger("ccproxy_desktop.proxy")
+
+EXIT_CONFIG = 2
+EXIT_PORT = 3
+EXIT_LITELLM = 4
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` can't be bound, or None if it can."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use by another program"
+            return f"can't listen on {host}:{port}: {exc.strerror}"
+    return None
+
+
+def proxy_environment(settings: Settings, key: str) -> dict[str, str]:
+    """Environment variables the LiteLLM proxy needs, set in this process before LiteLLM is imported."""
+    env = {
+        "CONFIG_FILE_PATH": str(settings.paths.effective_litellm_yaml),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_MASTER_KEY": key,
+        "CCPROXY_CONFIG_DIR": str(settings.paths.config_dir),
+        "LITELLM_LOG": "DEBUG"
+        if settings.server.detailed_debug
+        else ("INFO" if settings.server.debug else "WARNING"),
+        "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True",
+        "DISABLE_ADMIN_UI": "True",
+    }
+    if settings.server.host not in ("127.0.0.1", "localhost", "::1"):
+        env.setdefault("CCPROXY_ALLOWED_HOSTS", "*")
+    env.update(settings.server.environment)
+    return env
+
+
+def _setup_logging(paths: ConfigPaths, debug: bool) -> None:
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    if not paths.proxy_log.exists():
+        create_private_file(paths.proxy_log, "")
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger("ccproxy_desktop")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if os.environ.get("CCPROXY_LOG_TO_FILE") == "1":
+        handlers.append(logging.FileHandler(paths.proxy_log, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.propagate = False
+
+
+def write_state(paths: ConfigPaths, settings: Settings) -> None:
+    state = {
+        "pid": os.getpid(),
+        "url": f"http://{settings.server.host}:{settings.server.port}",
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "started_at": time.time(),
+        "config_dir": str(paths.config_dir),
+    }
+    create_private_file(paths.state_file, json.dumps(state))
+
+
+def clear_state(paths: ConfigPaths) -> None:
+    try:
+        state = json.loads(paths.state_file.read_text())
+    except (OSError, ValueError):
+        return
+    if state.get("pid") == os.getpid():
+        paths.state_file.unlink(missing_ok=True)
+
+
+def prepare(paths: ConfigPaths) -> Settings:
+    """Everything before serving. Raises ConfigInvalid or SystemExit with a reason."""
+    if not paths.ccproxy_yaml.exists() and not paths.litellm_yaml.exists():
+        install_defaults(paths)
+        print(f"ccproxy: wrote default config to {paths.config_dir}", file=sys.stderr)
+    settings = load_settings(paths)
+    _, warnings = build_pipeline(settings, TokenCounter())
+    for warning in warnings:
+        print(f"ccproxy: {warning}", file=sys.stderr)
+    for message in credential_warnings(settings):
+        print(f"ccproxy: warning: {message}", file=sys.stderr)
+    problem = port_problem(settings.server.host, settings.server.port)
+    if problem:
+        print(f"ccproxy: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_PORT)
+    return settings
+
+
+def credential_warnings(settings: Settings) -> list[str]:
+    """Providers in config.yaml with no credentials we can see (the proxy still starts)."""
+    env_names = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+    missing: set[str] = set()
+    for entry in settings.litellm.model_list:
+        if "api_key" in entry.litellm_params:
+            continue
+        provider = provider_of(settings, entry.model_name)
+        name = env_names.get(provider)
+        if name and not os.environ.get(name) and provider not in settings.ccproxy.oat_sources:
+            missing.add(provider)
+    return [
+        f"no credentials for {p}: set {env_names[p]} in the proxy's environment or add an oat_sources entry "
+        f"(requests routed to {p} will fail until then)"
+        for p in sorted(missing)
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = ConfigPaths.from_env()
+    _setup_logging(paths, debug=False)
+    try:
+        settings = prepare(paths)
+    except ConfigInvalid as exc:
+        print("ccproxy: the configuration is invalid:", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"  {issue}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SystemExit as exc:
+        return int(exc.code or 1)
+    logging.getLogger("ccproxy_desktop").setLevel(logging.DEBUG if settings.ccproxy.debug else logging.INFO)
+    ensure_master_key(paths)
+    key = master_key(settings) or ensure_master_key(paths)
+    write_effective_config(settings)
+    os.environ.update(proxy_environment(settings, key))
+    try:
+        import litellm  # noqa: F401  (fails here, with a clear message, if LiteLLM is missing)
+        import uvicorn
+    except ImportError as exc:
+        print(
+            f"ccproxy: LiteLLM is not installed in this environment ({exc}); pip install 'litellm[proxy]'",
+            file=sys.stderr,
+        )
+        return EXIT_LITELLM
+    write_state(paths, settings)
+    print(
+        f"ccproxy: proxy listening on http://{settings.server.host}:{settings.server.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            "ccproxy_desktop.proxy.asgi:app",
+            host=settings.server.host,
+            port=settings.server.port,
+            workers=settings.server.num_workers if settings.server.num_workers > 1 else None,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        clear_state(paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

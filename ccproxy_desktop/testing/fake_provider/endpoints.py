@@ -1,0 +1,176 @@
+"""How each provider path turns a request into an answer: the model endpoints and the OAuth token endpoint.
+
+An endpoint renders an `ok` answer (JSON or SSE frames) and an error body in its API's format; the server
+decides which one to send, when, and how (whole, cut, or not at all).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from . import anthropic_format, openai_format
+from .recording import RecordedRequest
+from .replies import BadRequest, ParsedRequest, Reply, make_reply, new_id
+from .scenario import OAUTH_TOKEN_PATH, Behaviour, Scenario
+
+__all__ = ["Endpoint", "Rendered", "endpoints"]
+
+
+_Parser = Callable[[Mapping[str, object]], ParsedRequest]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An answer ready to send: one JSON body (a single frame) or SSE frames."""
+
+    status: int
+    frames: list[bytes]
+    streaming: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        return "text/event-stream" if self.streaming else "application/json"
+
+
+def _json_answer(status: int, body: Mapping[str, object], headers: dict[str, str] | None = None) -> Rendered:
+    return Rendered(status, [json.dumps(body).encode()], headers=headers or {})
+
+
+class Endpoint(ABC):
+    """How one path renders a successful answer and an error body."""
+
+    @abstractmethod
+    def render_ok(self, record: RecordedRequest, behaviour: Behaviour) -> Rendered:
+        """The answer to `record` under an `ok` behaviour (a 400 answer if the request is malformed)."""
+
+    @abstractmethod
+    def error_body(self, status: int, error_type: str | None, message: str | None) -> dict[str, object]:
+        """The error body this API sends with `status`; `error_type`/`message` override the defaults."""
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers every answer of this endpoint carries."""
+        return {}
+
+    def render_error(self, behaviour: Behaviour) -> Rendered:
+        """The `status` behaviour's answer; 429 carries `retry-after`."""
+        headers = self.response_headers()
+        if behaviour.status == 429:
+            headers["retry-after"] = str(behaviour.retry_after)
+        body = self.error_body(behaviour.status, behaviour.error_type, behaviour.message)
+        return _json_answer(behaviour.status, body, headers)
+
+
+@dataclass(frozen=True)
+class _ModelEndpoint(Endpoint):
+    """A model API path: parses the body, renders the reply as JSON or (if asked and supported) SSE."""
+
+    parse: _Parser
+    body: Callable[[Reply, Mapping[str, object]], dict[str, object]]
+    events: Callable[[Reply, Mapping[str, object], ParsedRequest], list[bytes]] | None
+    errors: Callable[[int, str | None, str | None], dict[str, object]]
+    request_id_header: str
+
+    def render_ok(self, record: RecordedRequest, behaviour: Behaviour) -> Rendered:
+        try:
+            if not isinstance(record.json, Mapping):
+                raise BadRequest("request body must be a JSON object")
+            parsed = self.parse(record.json)
+        except BadRequest as exc:
+            return self.render_error(Behaviour(kind="status", status=400, message=str(exc)))
+        reply = make_reply(parsed, behaviour)
+        headers = self.response_headers()
+        if parsed.stream and self.events is not None:
+            return Rendered(200, self.events(reply, record.json, parsed), streaming=True, headers=headers)
+        return _json_answer(200, self.body(reply, record.json), headers)
+
+    def error_body(self, status: int, error_type: str | None, message: str | None) -> dict[str, object]:
+        return self.errors(status, error_type, message)
+
+    def response_headers(self) -> dict[str, str]:
+        return {self.request_id_header: new_id("req_fake")}
+
+
+@dataclass(frozen=True)
+class _OAuthEndpoint(Endpoint):
+    """RFC 6749 token endpoint: the refresh_token grant, form-encoded (JSON accepted too)."""
+
+    scenario: Scenario
+
+    def render_ok(self, record: RecordedRequest, behaviour: Behaviour) -> Rendered:
+        params = record.form if record.form is not None else record.json
+        params = params if isinstance(params, Mapping) else {}
+        if params.get("grant_type") != "refresh_token":
+            return _json_answer(400, self.error_body(400, "unsupported_grant_type", None))
+        if not params.get("refresh_token"):
+            return _json_answer(400, self.error_body(400, "invalid_request", "refresh_token is required"))
+        access_token, refresh_token, expires_in = self.scenario.issue_tokens()
+        body: dict[str, object] = {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "expires_in": expires_in,
+            "token_type": "Bearer",
+        }
+        if isinstance(params.get("scope"), str):
+            body["scope"] = params["scope"]
+        return _json_answer(200, body, {"cache-control": "no-store"})
+
+    def error_body(self, status: int, error_type: str | None, message: str | None) -> dict[str, object]:
+        default = {400: "invalid_grant", 401: "invalid_client"}.get(status, "temporarily_unavailable")
+        code = error_type or default
+        return {"error": code, "error_description": message or f"fake provider: {code} ({status})"}
+
+
+def _not_streaming(parse: _Parser) -> _Parser:
+    """`parse` for a path that never streams, whatever the body's `stream` says."""
+    return lambda body: replace(parse(body), stream=False)
+
+
+def _model_endpoints() -> dict[str, Endpoint]:
+    anthropic_errors = anthropic_format.error_body
+    openai_errors = openai_format.error_body
+    return {
+        "/v1/messages": _ModelEndpoint(
+            anthropic_format.parse_messages_request,
+            lambda reply, _body: anthropic_format.message_body(reply),
+            lambda reply, _body, _parsed: anthropic_format.message_events(reply),
+            anthropic_errors,
+            "request-id",
+        ),
+        "/v1/messages/count_tokens": _ModelEndpoint(
+            _not_streaming(anthropic_format.parse_messages_request),
+            lambda reply, _body: anthropic_format.count_tokens_body(reply),
+            None,
+            anthropic_errors,
+            "request-id",
+        ),
+        "/v1/chat/completions": _ModelEndpoint(
+            openai_format.parse_chat_request,
+            lambda reply, _body: openai_format.chat_body(reply),
+            lambda reply, _body, parsed: openai_format.chat_events(reply, include_usage=parsed.include_usage),
+            openai_errors,
+            "x-request-id",
+        ),
+        "/v1/responses": _ModelEndpoint(
+            openai_format.parse_responses_request,
+            openai_format.responses_body,
+            lambda reply, body, _parsed: openai_format.responses_events(reply, body),
+            openai_errors,
+            "x-request-id",
+        ),
+        "/v1/responses/input_tokens": _ModelEndpoint(
+            _not_streaming(openai_format.parse_responses_request),
+            lambda reply, _body: openai_format.input_tokens_body(reply),
+            None,
+            openai_errors,
+            "x-request-id",
+        ),
+    }
+
+
+def endpoints(scenario: Scenario) -> dict[str, Endpoint]:
+    """Every answering path: the model endpoints and the OAuth token endpoint (which mints via `scenario`)."""
+    return {**_model_endpoints(), OAUTH_TOKEN_PATH: _OAuthEndpoint(scenario)}

@@ -1,0 +1,287 @@
+"""The aiohttp application of the fake provider and its lifecycle on the caller's event loop.
+
+Every request to a model endpoint or the OAuth endpoint is recorded first, then answered according to the
+`Scenario`: auth check, next behaviour, latency, then the behaviour itself. Behaviours that never answer
+(`timeout`, `hang_after_headers`) end when the client disconnects (handlers are cancelled on disconnect) or
+when the server stops, whichever comes first, so a stopped server leaves no pending handler behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from . import anthropic_format
+from .endpoints import Endpoint, Rendered, endpoints
+from .recording import RecordedRequest, RequestLog
+from .scenario import OAUTH_TOKEN_PATH, Behaviour, Scenario
+
+__all__ = ["HOST", "FakeProviderServer"]
+
+logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+SHUTDOWN_TIMEOUT_S = 2.0
+
+_GARBAGE_SSE = (
+    b"this line is not server-sent events\n",
+    b"event: message_start\ndata: {not json\n\n",
+    b"data: \x00\xff garbage\n\n",
+)
+_GARBAGE_JSON = b'{"this is": not json'
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _presented_tokens(request: web.Request) -> list[str]:
+    """Credentials of a request: its `x-api-key` and its `Authorization: Bearer` token, when present."""
+    tokens = [request.headers["x-api-key"]] if "x-api-key" in request.headers else []
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        tokens.append(credentials.strip())
+    return tokens
+
+
+def _decode_body(content_type: str, raw: bytes) -> tuple[object | None, dict[str, str] | None]:
+    """(JSON value, form fields) of a body; each None when the body is not of that kind."""
+    if content_type == "application/x-www-form-urlencoded":
+        return None, dict(urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        return (json.loads(raw) if raw.strip() else None), None
+    except ValueError:
+        return None, None
+
+
+def _drop_connection(request: web.Request, response: web.StreamResponse | None = None) -> web.StreamResponse:
+    """Close the client connection now (what was already written is flushed first, nothing more is sent).
+
+    aiohttp's attempt to finish the returned response fails with a ConnectionError, which it handles quietly.
+    """
+    if request.transport is not None:
+        request.transport.close()
+    return response if response is not None else web.Response(status=204)
+
+
+class FakeProviderServer:
+    """The fake provider's aiohttp app, served on 127.0.0.1 from the event loop that calls `start`."""
+
+    def __init__(self, scenario: Scenario, log: RequestLog) -> None:
+        self.scenario = scenario
+        self.log = log
+        self._endpoints = endpoints(scenario)
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self._port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port; RuntimeError before `start`."""
+        if self._port is None:
+            raise RuntimeError("the fake provider is not listening")
+        return self._port
+
+    def build_app(self) -> web.Application:
+        """The aiohttp application: model and OAuth endpoints, `/_fake/*` control, a recording catch-all."""
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        for path, endpoint in self._endpoints.items():
+            app.router.add_post(path, self._handler(endpoint))
+        app.router.add_get("/_fake/health", self._health)
+        app.router.add_get("/_fake/requests", self._get_requests)
+        app.router.add_delete("/_fake/requests", self._clear_requests)
+        app.router.add_get("/_fake/scenario", self._get_scenario)
+        app.router.add_post("/_fake/scenario", self._update_scenario)
+        app.router.add_delete("/_fake/scenario", self._reset_scenario)
+        app.router.add_route("*", "/{tail:.*}", self._unknown_route)
+        return app
+
+    async def start(self, port: int = 0) -> int:
+        """Listen on 127.0.0.1:`port` (0: a free port chosen by the OS) and return the bound port.
+
+        Raises OSError when the port is taken."""
+        self._closing = asyncio.Event()
+        runner = web.AppRunner(
+            self.build_app(), handler_cancellation=True, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, HOST, port).start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        logger.info("fake provider listening", extra={"port": self._port})
+        return self._port
+
+    async def stop(self) -> None:
+        """Release hanging requests, close all connections and the listening socket. Idempotent."""
+        if self._closing is not None:
+            self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._port = None
+
+    # -- model and OAuth endpoints -------------------------------------------------------------------------
+
+    def _handler(self, endpoint: Endpoint) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve(request, endpoint)
+
+        return handle
+
+    async def _serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+        record = await self._record(request)
+        behaviour = self._behaviour_for(request, record)
+        latency_ms = self.scenario.latency_ms if behaviour.latency_ms is None else behaviour.latency_ms
+        if latency_ms > 0:
+            await asyncio.sleep(latency_ms / 1000)
+        return await self._act(request, endpoint, record, behaviour)
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        raw = await request.read()
+        json_body, form = _decode_body(request.content_type, raw)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            json=json_body,
+            form=form,
+            body_size=len(raw),
+            time=time.time(),
+        )
+        self.log.append(record)
+        return record
+
+    def _behaviour_for(self, request: web.Request, record: RecordedRequest) -> Behaviour:
+        """401 for bad credentials on model paths (the queue is left alone), else the scenario's next one."""
+        if request.path != OAUTH_TOKEN_PATH and not self._authorized(request):
+            return Behaviour(kind="status", status=401, message="invalid x-api-key")
+        return self.scenario.next_behaviour(request.path, record.model)
+
+    def _authorized(self, request: web.Request) -> bool:
+        tokens = _presented_tokens(request)
+        if not tokens:
+            return self.scenario.accepts(None)
+        return any(self.scenario.accepts(token) for token in tokens)
+
+    async def _act(
+        self, request: web.Request, endpoint: Endpoint, record: RecordedRequest, behaviour: Behaviour
+    ) -> web.StreamResponse:
+        kind = behaviour.kind
+        if kind == "status":
+            return self._respond(endpoint.render_error(behaviour))
+        if kind == "reset":
+            return _drop_connection(request)
+        if kind == "timeout":
+            await self._until_closing()
+            return _drop_connection(request)
+        rendered = endpoint.render_ok(record, behaviour)
+        chunk_delay_ms = (
+            self.scenario.chunk_delay_ms if behaviour.chunk_delay_ms is None else behaviour.chunk_delay_ms
+        )
+        if kind == "hang_after_headers":
+            response = await self._send(request, replace(rendered, frames=[]), chunk_delay_ms)
+            await self._until_closing()
+            return _drop_connection(request, response)
+        if kind == "cut_stream":
+            return await self._send_cut(request, rendered, behaviour.cut_after_events, chunk_delay_ms)
+        if kind == "malformed_sse":
+            garbage = list(_GARBAGE_SSE) if rendered.streaming else [_GARBAGE_JSON]
+            return await self._send(request, replace(rendered, status=200, frames=garbage), chunk_delay_ms)
+        if rendered.streaming:
+            return await self._send(request, rendered, chunk_delay_ms)
+        return self._respond(rendered)
+
+    @staticmethod
+    def _respond(rendered: Rendered) -> web.Response:
+        return web.Response(
+            status=rendered.status,
+            body=b"".join(rendered.frames),
+            content_type=rendered.content_type,
+            headers=rendered.headers,
+        )
+
+    async def _send(
+        self, request: web.Request, rendered: Rendered, chunk_delay_ms: float
+    ) -> web.StreamResponse:
+        """Send headers, then the frames `chunk_delay_ms` apart; stops early if the client leaves."""
+        response = web.StreamResponse(status=rendered.status, headers=rendered.headers)
+        response.content_type = rendered.content_type
+        if rendered.streaming:
+            response.headers["cache-control"] = "no-cache"
+        await response.prepare(request)
+        try:
+            for index, frame in enumerate(rendered.frames):
+                if index and chunk_delay_ms > 0:
+                    await asyncio.sleep(chunk_delay_ms / 1000)
+                await response.write(frame)
+        except ConnectionError:
+            logger.debug("client left mid-stream", extra={"path": request.path})
+        return response
+
+    async def _send_cut(
+        self, request: web.Request, rendered: Rendered, cut_after: int | None, chunk_delay_ms: float
+    ) -> web.StreamResponse:
+        """Send part of the answer, then close: `cut_after` SSE frames (default half), or half a JSON body
+        that announced its full length."""
+        if rendered.streaming:
+            count = max(1, len(rendered.frames) // 2) if cut_after is None else cut_after
+            response = await self._send(
+                request, replace(rendered, frames=rendered.frames[:count]), chunk_delay_ms
+            )
+            return _drop_connection(request, response)
+        body = b"".join(rendered.frames)
+        response = web.StreamResponse(status=rendered.status, headers=rendered.headers)
+        response.content_type = rendered.content_type
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        return _drop_connection(request, response)
+
+    async def _until_closing(self) -> None:
+        """Wait until the server stops (a client disconnect cancels the waiting handler instead)."""
+        assert self._closing is not None, "handlers run only between start() and stop()"
+        await self._closing.wait()
+
+    # -- control endpoints ---------------------------------------------------------------------------------
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _get_requests(self, _request: web.Request) -> web.Response:
+        return web.json_response({"requests": [record.to_dict() for record in self.log.snapshot()]})
+
+    async def _clear_requests(self, _request: web.Request) -> web.Response:
+        self.log.clear()
+        return web.json_response({"requests": []})
+
+    async def _get_scenario(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.scenario.to_dict())
+
+    async def _update_scenario(self, request: web.Request) -> web.Response:
+        try:
+            self.scenario.apply(await request.json())
+        except (ValidationError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.scenario.to_dict())
+
+    async def _reset_scenario(self, _request: web.Request) -> web.Response:
+        self.scenario.reset()
+        return web.json_response(self.scenario.to_dict())
+
+    async def _unknown_route(self, request: web.Request) -> web.Response:
+        """Record the request (so tests can see what a client called) and answer an Anthropic-style 404."""
+        await self._record(request)
+        message = f"fake provider has no route {request.method} {request.path}"
+        return web.json_response(anthropic_format.error_body(404, None, message), status=404)

@@ -1,0 +1,660 @@
+"""The fake provider, exercised with the real `anthropic` SDK and httpx over real sockets."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import httpx2  # the transport of this anthropic SDK: its streams raise httpx2 errors unwrapped
+import pytest
+from anthropic.types import MessageParam, ToolParam
+from openai.types import responses as openai_responses
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from pydantic import BaseModel, ValidationError
+
+from ccproxy_desktop.testing.fake_provider import (
+    Behaviour,
+    FakeProvider,
+    FakeProviderClient,
+    RecordedRequest,
+    UsageOverride,
+)
+
+MODEL = "claude-test-model"
+HI: list[MessageParam] = [{"role": "user", "content": "hi"}]
+WEATHER_TOOL: ToolParam = {
+    "name": "get_weather",
+    "description": "Weather for a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"],
+    },
+}
+
+
+# One provider and one pair of clients per module (an SDK client costs ~0.1 s of TLS setup to build);
+# each test starts from a reset scenario and an empty log.
+@pytest.fixture(scope="module")
+def running_provider() -> Iterator[FakeProvider]:
+    with FakeProvider() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def provider(running_provider: FakeProvider) -> FakeProvider:
+    running_provider.scenario.reset()
+    running_provider.clear()
+    return running_provider
+
+
+@pytest.fixture(scope="module")
+def claude(running_provider: FakeProvider) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(
+        base_url=running_provider.base_url, api_key="x", max_retries=0, timeout=5
+    ) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def http(running_provider: FakeProvider) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=running_provider.base_url, timeout=5) as client:
+        yield client
+
+
+def sse_events(lines: Iterator[str]) -> list[tuple[str | None, Any]]:
+    """(event name, decoded data) of each SSE event; `[DONE]` stays a string."""
+    events: list[tuple[str | None, Any]] = []
+    name: str | None = None
+    for line in lines:
+        if line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data = line.removeprefix("data: ")
+            events.append((name, data if data == "[DONE]" else json.loads(data)))
+            name = None
+    return events
+
+
+def text_of(message: anthropic.types.Message) -> str:
+    """The text of a message's first block, which must be a text block."""
+    block = message.content[0]
+    assert block.type == "text"
+    return block.text
+
+
+def stream_post(http: httpx.Client, path: str, body: dict[str, Any]) -> list[tuple[str | None, Any]]:
+    with http.stream("POST", path, json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return sse_events(response.iter_lines())
+
+
+# -- Anthropic Messages ----------------------------------------------------------------------------------
+
+
+def test_message_names_the_model_and_estimates_usage(
+    provider: FakeProvider, claude: anthropic.Anthropic
+) -> None:
+    message = claude.messages.create(model=MODEL, max_tokens=50, messages=HI)
+
+    text = text_of(message)
+    assert message.model == MODEL
+    assert f"reply from {MODEL}" in text
+    assert message.stop_reason == "end_turn"
+    assert message.usage.output_tokens == len(text.split())
+    assert message.usage.input_tokens == claude.messages.count_tokens(model=MODEL, messages=HI).input_tokens
+    assert message.usage.cache_read_input_tokens == 0
+    (recorded, _count) = provider.requests
+    assert (recorded.method, recorded.path, recorded.model) == ("POST", "/v1/messages", MODEL)
+    # Which header carries the key depends on the SDK version.
+    presented = (recorded.headers.get("x-api-key"), recorded.headers.get("authorization"))
+    assert presented in {("x", None), (None, "Bearer x")}
+    assert recorded.json == {"model": MODEL, "max_tokens": 50, "messages": HI}
+    assert recorded.body_size >= len(json.dumps(recorded.json, separators=(",", ":")))
+
+
+def test_stream_sends_the_real_event_sequence_with_cache_usage(
+    provider: FakeProvider, claude: anthropic.Anthropic
+) -> None:
+    usage = {"input_tokens": 11, "output_tokens": 7, "cache_read_input_tokens": 300}
+    cache_writes = {"ephemeral_5m_input_tokens": 40, "ephemeral_1h_input_tokens": 2}
+    provider.scenario.push(Behaviour(usage=UsageOverride.model_validate(usage | cache_writes)))
+
+    with claude.messages.stream(model=MODEL, max_tokens=50, messages=HI) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+
+    types = [event.type for event in events]
+    assert types[:3] == ["message_start", "content_block_start", "content_block_delta"]
+    assert types[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    assert types.count("content_block_delta") >= 3
+    assert events[0].type == "message_start"
+    start_usage = events[0].message.usage
+    assert (start_usage.input_tokens, start_usage.cache_read_input_tokens) == (11, 300)
+    assert start_usage.cache_creation_input_tokens == 42
+    assert start_usage.cache_creation is not None
+    assert start_usage.cache_creation.ephemeral_5m_input_tokens == 40
+    assert start_usage.cache_creation.ephemeral_1h_input_tokens == 2
+    assert f"reply from {MODEL}" in text_of(final)
+    assert (final.usage.input_tokens, final.usage.output_tokens) == (11, 7)
+    assert final.usage.cache_read_input_tokens == 300
+
+
+def test_stream_pings_after_the_first_block_opens(http: httpx.Client) -> None:
+    body = {"model": MODEL, "max_tokens": 5, "messages": HI, "stream": True}
+
+    events = stream_post(http, "/v1/messages", body)
+
+    names = [name for name, _ in events]
+    assert names[:4] == ["message_start", "content_block_start", "ping", "content_block_delta"]
+    assert [data["type"] for _, data in events] == names
+    text = "".join(data["delta"]["text"] for name, data in events if name == "content_block_delta")
+    assert events[-2][1]["usage"]["output_tokens"] == len(text.split())
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_tool_use_marker_calls_the_tool_with_schema_arguments(
+    claude: anthropic.Anthropic, stream: bool
+) -> None:
+    ask: list[MessageParam] = [{"role": "user", "content": "weather please [[tool_use]]"}]
+    message: anthropic.types.Message
+    if stream:
+        with claude.messages.stream(model=MODEL, max_tokens=50, tools=[WEATHER_TOOL], messages=ask) as events:
+            deltas = [event.delta.type for event in events if event.type == "content_block_delta"]
+            message = events.get_final_message()
+        assert "input_json_delta" in deltas
+    else:
+        message = claude.messages.create(model=MODEL, max_tokens=50, tools=[WEATHER_TOOL], messages=ask)
+
+    tool_use = message.content[-1]
+    assert message.stop_reason == "tool_use"
+    assert tool_use.type == "tool_use"
+    assert (tool_use.name, tool_use.input) == ("get_weather", {"city": "fake", "days": 1})
+
+
+def test_no_tool_call_without_the_marker(claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(model=MODEL, max_tokens=50, tools=[WEATHER_TOOL], messages=HI)
+
+    assert [block.type for block in message.content] == ["text"]
+
+
+def test_count_tokens_reports_the_override(provider: FakeProvider, claude: anthropic.Anthropic) -> None:
+    override = Behaviour(usage=UsageOverride(input_tokens=1234))
+    provider.scenario.push(override, path="/v1/messages/count_tokens")
+
+    assert claude.messages.count_tokens(model=MODEL, messages=HI).input_tokens == 1234
+    assert claude.messages.count_tokens(model=MODEL, messages=HI).input_tokens < 1234
+
+
+# -- OpenAI Chat Completions -----------------------------------------------------------------------------
+
+
+def test_chat_completion_json(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(usage=UsageOverride(input_tokens=10, cache_read_input_tokens=5)))
+
+    response = http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": HI})
+
+    completion = ChatCompletion.model_validate(response.json())
+    assert completion.model == "gpt-test"
+    assert "reply from gpt-test" in (completion.choices[0].message.content or "")
+    usage = completion.usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    assert (usage.prompt_tokens, usage.prompt_tokens_details.cached_tokens) == (15, 5)
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_chat_completion_stream(http: httpx.Client, include_usage: bool) -> None:
+    stream_options = {"include_usage": include_usage}
+    body = {"model": "gpt-test", "messages": HI, "stream": True, "stream_options": stream_options}
+
+    events = stream_post(http, "/v1/chat/completions", body)
+
+    assert events[-1] == (None, "[DONE]")
+    chunks = [ChatCompletionChunk.model_validate(data) for _, data in events[:-1]]
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text.startswith("reply from gpt-test")
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "stop"
+    usages = [(chunk.choices, chunk.usage.completion_tokens) for chunk in chunks if chunk.usage is not None]
+    assert usages == ([([], len(text.split()))] if include_usage else [])
+
+
+def test_chat_completion_tool_call(http: httpx.Client) -> None:
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    messages = [{"role": "user", "content": [{"type": "text", "text": "[[tool_use:lookup]]"}]}]
+
+    body = {"model": "gpt-test", "messages": messages, "tools": tools}
+
+    response = http.post("/v1/chat/completions", json=body)
+
+    choice = ChatCompletion.model_validate(response.json()).choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert response.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "lookup"
+
+
+# -- OpenAI Responses ------------------------------------------------------------------------------------
+
+
+def test_responses_json(http: httpx.Client) -> None:
+    body = {"model": "gpt-resp", "input": "hello", "instructions": "be brief"}
+
+    response = http.post("/v1/responses", json=body)
+
+    parsed = openai_responses.Response.model_validate(response.json())
+    assert (parsed.object, parsed.status, parsed.model) == ("response", "completed", "gpt-resp")
+    assert parsed.instructions == "be brief"
+    assert parsed.output_text.startswith("reply from gpt-resp")
+    assert parsed.usage is not None
+    assert parsed.usage.total_tokens == parsed.usage.input_tokens + parsed.usage.output_tokens
+
+
+RESPONSES_EVENT_MODELS: dict[str, type[BaseModel]] = {
+    "response.created": openai_responses.ResponseCreatedEvent,
+    "response.in_progress": openai_responses.ResponseInProgressEvent,
+    "response.output_item.added": openai_responses.ResponseOutputItemAddedEvent,
+    "response.content_part.added": openai_responses.ResponseContentPartAddedEvent,
+    "response.output_text.delta": openai_responses.ResponseTextDeltaEvent,
+    "response.output_text.done": openai_responses.ResponseTextDoneEvent,
+    "response.content_part.done": openai_responses.ResponseContentPartDoneEvent,
+    "response.output_item.done": openai_responses.ResponseOutputItemDoneEvent,
+    "response.completed": openai_responses.ResponseCompletedEvent,
+}
+RESPONSES_EVENT_ORDER = [
+    "response.created",
+    "response.in_progress",
+    "response.output_item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.completed",
+]
+
+
+def test_responses_stream_event_sequence(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(usage=UsageOverride(output_tokens=9, cache_read_input_tokens=100)))
+    input_items = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]
+
+    body = {"model": "gpt-resp", "input": input_items, "stream": True}
+
+    events = stream_post(http, "/v1/responses", body)
+
+    # Validating against the specific event class (not the ResponseStreamEvent union) keeps the test fast.
+    parsed: list[Any] = [RESPONSES_EVENT_MODELS[data["type"]].model_validate(data) for _, data in events]
+    assert [name for name, _ in events] == [event.type for event in parsed]
+    assert [number for number, event in enumerate(parsed)] == [event.sequence_number for event in parsed]
+    collapsed = [t for i, t in enumerate(e.type for e in parsed) if i == 0 or parsed[i - 1].type != t]
+    assert collapsed == RESPONSES_EVENT_ORDER
+    deltas = "".join(e.delta for e in parsed if e.type == "response.output_text.delta")
+    done = next(e for e in parsed if e.type == "response.output_text.done")
+    assert len([e for e in parsed if e.type == "response.output_text.delta"]) >= 3
+    assert deltas == done.text and deltas.startswith("reply from gpt-resp")
+    completed = parsed[-1]
+    assert completed.type == "response.completed" and completed.response.usage is not None
+    assert completed.response.usage.output_tokens == 9
+    assert completed.response.usage.input_tokens_details.cached_tokens == 100
+
+
+def test_responses_stream_function_call(http: httpx.Client) -> None:
+    tools = [{"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}]
+    body = {"model": "gpt-resp", "input": "[[tool_use]]", "tools": tools, "stream": True}
+
+    events = stream_post(http, "/v1/responses", body)
+
+    names = [name for name, _ in events]
+    assert "response.function_call_arguments.delta" in names
+    final_output = events[-1][1]["response"]["output"]
+    assert [item["type"] for item in final_output] == ["message", "function_call"]
+    assert (final_output[1]["name"], final_output[1]["arguments"]) == ("lookup", "{}")
+
+
+def test_responses_input_tokens(http: httpx.Client) -> None:
+    response = http.post("/v1/responses/input_tokens", json={"model": "gpt-resp", "input": "hello"})
+
+    assert response.json()["object"] == "response.input_tokens"
+    assert response.json()["input_tokens"] > 0
+
+
+# -- errors on demand ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "exception", "error_type"),
+    [
+        (400, anthropic.BadRequestError, "invalid_request_error"),
+        (401, anthropic.AuthenticationError, "authentication_error"),
+        (429, anthropic.RateLimitError, "rate_limit_error"),
+        (500, anthropic.InternalServerError, "api_error"),
+        (529, anthropic.OverloadedError, "overloaded_error"),
+    ],
+)
+def test_status_behaviour_raises_the_sdk_error(
+    provider: FakeProvider,
+    claude: anthropic.Anthropic,
+    status: int,
+    exception: type[anthropic.APIStatusError],
+    error_type: str,
+) -> None:
+    provider.scenario.push(Behaviour(kind="status", status=status, retry_after=7))
+
+    with pytest.raises(exception) as raised:
+        claude.messages.create(model=MODEL, max_tokens=5, messages=HI)
+
+    assert raised.value.status_code == status
+    assert isinstance(raised.value.body, dict)
+    assert raised.value.body["error"]["type"] == error_type
+    assert raised.value.response.headers.get("retry-after") == ("7" if status == 429 else None)
+    assert raised.value.request_id is not None
+
+
+def test_openai_paths_answer_openai_error_bodies(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(kind="status", status=429))
+
+    response = http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": HI})
+
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_reset_closes_without_a_response(provider: FakeProvider, claude: anthropic.Anthropic) -> None:
+    provider.scenario.push(Behaviour(kind="reset"))
+
+    with pytest.raises(anthropic.APIConnectionError):
+        claude.messages.create(model=MODEL, max_tokens=5, messages=HI)
+
+
+def test_cut_stream_breaks_the_sdk_stream_midway(provider: FakeProvider, claude: anthropic.Anthropic) -> None:
+    provider.scenario.push(Behaviour(kind="cut_stream", cut_after_events=4))
+    seen: list[str] = []
+
+    with (
+        pytest.raises((httpx2.RemoteProtocolError, anthropic.APIConnectionError)),
+        claude.messages.stream(model=MODEL, max_tokens=5, messages=HI) as stream,
+    ):
+        seen.extend(event.type for event in stream)
+
+    assert seen[0] == "message_start"
+    assert "message_stop" not in seen
+
+
+def test_cut_json_body_is_incomplete(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(kind="cut_stream"))
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        http.post("/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": HI})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_malformed_answer_fails_to_decode(
+    provider: FakeProvider, claude: anthropic.Anthropic, stream: bool
+) -> None:
+    provider.scenario.push(Behaviour(kind="malformed_sse"))
+
+    with pytest.raises((ValueError, anthropic.APIResponseValidationError)):
+        if stream:
+            with claude.messages.stream(model=MODEL, max_tokens=5, messages=HI) as events:
+                list(events)
+        else:
+            claude.messages.create(model=MODEL, max_tokens=5, messages=HI)
+
+
+def test_timeout_never_answers(provider: FakeProvider, claude: anthropic.Anthropic) -> None:
+    provider.scenario.push(Behaviour(kind="timeout"))
+
+    with pytest.raises(anthropic.APITimeoutError):
+        claude.with_options(timeout=0.3).messages.create(model=MODEL, max_tokens=5, messages=HI)
+
+
+def test_hang_after_headers_sends_200_then_nothing(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(kind="hang_after_headers"))
+    body = {"model": MODEL, "max_tokens": 5, "messages": HI, "stream": True}
+
+    with http.stream("POST", "/v1/messages", json=body, timeout=httpx.Timeout(5, read=0.3)) as response:
+        assert response.status_code == 200
+        with pytest.raises(httpx.ReadTimeout):
+            response.read()
+
+
+def test_stop_releases_a_hanging_request() -> None:
+    provider = FakeProvider().start()
+    provider.scenario.set_default(Behaviour(kind="timeout"))
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        with anthropic.Anthropic(
+            base_url=provider.base_url, api_key="x", max_retries=0, timeout=30
+        ) as client:
+            try:
+                client.messages.create(model=MODEL, max_tokens=5, messages=HI)
+            except anthropic.APIError as exc:
+                outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    provider.wait_for_requests(1)
+    provider.stop(timeout=5)
+    caller.join(timeout=5)
+
+    assert not caller.is_alive()
+    assert isinstance(outcome[0], anthropic.APIConnectionError)
+
+
+def test_a_taken_port_fails_start_cleanly(provider: FakeProvider) -> None:
+    clash = FakeProvider(port=provider.port)
+
+    with pytest.raises(OSError):
+        clash.start()
+    clash.stop()
+    with pytest.raises(RuntimeError):
+        clash.base_url  # noqa: B018 - the property raises when nothing listens
+
+
+def test_latency_delays_the_first_byte(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.latency_ms = 150
+    started = time.monotonic()
+
+    http.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": HI})
+
+    assert time.monotonic() - started >= 0.15
+
+
+# -- scenario queue --------------------------------------------------------------------------------------
+
+
+def test_queue_is_consumed_in_order_by_matching_requests(
+    provider: FakeProvider, claude: anthropic.Anthropic
+) -> None:
+    provider.scenario.push(Behaviour(kind="status", status=529), model="model-a", times=2)
+    provider.scenario.push(Behaviour(kind="status", status=429))
+    provider.scenario.push(Behaviour(kind="status", status=500), path="/v1/chat/completions")
+
+    def outcome(model: str) -> int:
+        try:
+            claude.messages.create(model=model, max_tokens=5, messages=HI)
+        except anthropic.APIStatusError as exc:
+            return exc.status_code
+        return 200
+
+    outcomes = [outcome(m) for m in ("model-b", "model-a", "model-b", "model-a", "model-a")]
+    assert outcomes == [429, 529, 200, 529, 200]
+    pending = [(entry.path, entry.status, entry.times) for entry in provider.scenario.pending()]
+    assert pending == [("/v1/chat/completions", 500, 1)]
+
+
+def test_default_applies_when_the_queue_has_no_match(
+    provider: FakeProvider, claude: anthropic.Anthropic
+) -> None:
+    provider.scenario.set_default(Behaviour(kind="status", status=503))
+    provider.scenario.push(Behaviour(), model=MODEL)
+
+    claude.messages.create(model=MODEL, max_tokens=5, messages=HI)
+    with pytest.raises(anthropic.InternalServerError):
+        claude.messages.create(model=MODEL, max_tokens=5, messages=HI)
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"cache_creation_input_tokens": 10, "ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 3},
+        {"input_tokens": -1},
+    ],
+)
+def test_inconsistent_usage_is_rejected(usage: dict[str, int]) -> None:
+    with pytest.raises(ValidationError):
+        UsageOverride.model_validate(usage)
+
+
+# -- control over HTTP -----------------------------------------------------------------------------------
+
+
+def test_control_endpoints_drive_the_provider(provider: FakeProvider, claude: anthropic.Anthropic) -> None:
+    with FakeProviderClient(provider.base_url) as control:
+        control.update({"queue": [{"kind": "status", "status": 529, "model": MODEL}], "latency_ms": 1})
+        assert provider.scenario.latency_ms == 1
+        with pytest.raises(anthropic.OverloadedError):
+            claude.messages.create(model=MODEL, max_tokens=5, messages=HI)
+        control.push(Behaviour(kind="status", status=400))
+        queue = control.scenario()["queue"]
+        assert isinstance(queue, list) and [entry["status"] for entry in queue] == [400]
+
+        recorded = control.requests()
+        assert [(r.path, r.model) for r in recorded] == [("/v1/messages", MODEL)]
+        assert isinstance(recorded[0], RecordedRequest) and recorded[0].json == provider.requests[0].json
+        control.clear()
+        assert control.requests() == [] == provider.requests
+        control.reset()
+        assert provider.scenario.pending() == [] and provider.scenario.latency_ms == 0
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"queue": [{"kind": "explode"}]}, {"latency_ms": None}, {"unknown": 1}, {"default": {"status": 99}}],
+)
+def test_control_endpoint_rejects_malformed_updates(http: httpx.Client, update: dict[str, Any]) -> None:
+    response = http.post("/_fake/scenario", json=update)
+
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+def test_unknown_routes_are_recorded_and_404(provider: FakeProvider, http: httpx.Client) -> None:
+    response = http.post("/v1/complete", json={"model": MODEL})
+
+    assert response.status_code == 404
+    assert provider.requests[0].path == "/v1/complete"
+
+
+def test_recording_keeps_only_the_latest_requests() -> None:
+    with FakeProvider(max_recorded=3) as provider, httpx.Client(base_url=provider.base_url) as http:
+        for number in range(5):
+            http.post("/v1/messages/count_tokens", json={"model": f"m{number}", "messages": HI})
+
+        assert [r.model for r in provider.requests] == ["m2", "m3", "m4"]
+
+
+# -- credentials -----------------------------------------------------------------------------------------
+
+
+def test_oauth_refresh_grant(provider: FakeProvider, http: httpx.Client) -> None:
+    response = http.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "rt-1"})
+
+    token = response.json()
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
+    assert token["access_token"] and token["refresh_token"] != "rt-1"
+    assert provider.requests[0].form == {"grant_type": "refresh_token", "refresh_token": "rt-1"}
+
+
+REFRESH = {"grant_type": "refresh_token", "refresh_token": "rt"}
+
+
+@pytest.mark.parametrize(
+    ("form", "queued", "status", "error"),
+    [
+        ({"grant_type": "password"}, None, 400, "unsupported_grant_type"),
+        ({"grant_type": "refresh_token"}, None, 400, "invalid_request"),
+        (REFRESH, Behaviour(kind="status", status=400), 400, "invalid_grant"),
+        (REFRESH, Behaviour(kind="status", status=503), 503, "temporarily_unavailable"),
+    ],
+)
+def test_oauth_failures(
+    provider: FakeProvider,
+    http: httpx.Client,
+    form: dict[str, str],
+    queued: Behaviour | None,
+    status: int,
+    error: str,
+) -> None:
+    if queued is not None:
+        provider.scenario.push(queued, path="/oauth/token")
+
+    response = http.post("/oauth/token", data=form)
+
+    assert (response.status_code, response.json()["error"]) == (status, error)
+
+
+def test_unscoped_failures_do_not_hit_the_oauth_endpoint(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(kind="status", status=500))
+
+    response = http.post("/oauth/token", data=REFRESH)
+
+    assert response.status_code == 200
+    assert len(provider.scenario.pending()) == 1
+
+
+def test_expected_token_is_required(
+    provider: FakeProvider, claude: anthropic.Anthropic, http: httpx.Client
+) -> None:
+    provider.scenario.expected_token = "secret"
+    provider.scenario.push(Behaviour(kind="status", status=500))
+    body = {"model": MODEL, "messages": HI}
+
+    with pytest.raises(anthropic.AuthenticationError):
+        claude.messages.count_tokens(model=MODEL, messages=HI)
+    assert len(provider.scenario.pending()) == 1  # a rejected request does not consume the queue
+    provider.scenario.reset()
+    provider.scenario.expected_token = "secret"
+    by_key = http.post("/v1/messages/count_tokens", json=body, headers={"x-api-key": "secret"})
+    bearer = {"authorization": "Bearer secret"}
+    by_bearer = http.post("/v1/messages/count_tokens", json=body, headers=bearer)
+    assert (by_key.status_code, by_bearer.status_code) == (200, 200)
+    provider.scenario.expected_token = None
+    assert claude.messages.count_tokens(model=MODEL, messages=HI).input_tokens > 0
+
+
+def test_tokens_issued_by_oauth_are_accepted(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.expected_token = "secret"
+    token = http.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "r"}).json()
+    body = {"model": MODEL, "messages": HI}
+
+    assert http.post("/v1/messages/count_tokens", json=body).status_code == 401
+    authorized = {"authorization": f"Bearer {token['access_token']}"}
+    assert http.post("/v1/messages/count_tokens", json=body, headers=authorized).status_code == 200
+
+
+# -- command line ----------------------------------------------------------------------------------------
+
+
+def test_cli_serves_in_the_foreground() -> None:
+    module = "ccproxy_desktop.testing.fake_provider"
+    command = [sys.executable, "-m", module, "--port", "0", "--latency-ms", "1"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
+            assert match is not None
+            with FakeProviderClient(match.group(0)) as control:
+                control.wait_until_ready()
+                assert control.scenario()["latency_ms"] == 1
+        finally:
+            process.terminate()
+        assert process.wait(timeout=5) == 0
