@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
-from . import demo, proxy_commands
+from . import demo, proxy_commands, usage_commands
 
 __all__ = ["build_parser", "main", "tray_main"]
 
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="is the proxy running, where, since when")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--health", action="store_true", help="add request totals, latency and spend from the ledger"
+    )
     p.set_defaults(func=proxy_commands.status)
 
     p = sub.add_parser("logs", help="show the proxy log")
@@ -53,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check both config files")
     p.set_defaults(func=proxy_commands.validate)
+
+    p = sub.add_parser("usage", help="spend and tokens from the ledger")
+    p.add_argument("--period", choices=["today", "week", "month", "all"], default="today")
+    p.add_argument("--by", choices=["model", "rule", "user", "session"], help="group the totals")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--chart", metavar="FILE.png", help="also draw spend per day, stacked by model")
+    p.set_defaults(func=usage_commands.usage)
+
+    p = sub.add_parser("budget", help="each budget: spent, limit, alerts sent, burn rate")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=usage_commands.budget)
 
     p = sub.add_parser(
         "demo", help="the proxy plus a built-in fake provider on loopback: try routing offline"

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Any
 
 from ..config.loader import ConfigInvalid, install_defaults, load_settings
 from ..config.paths import ConfigPaths
@@ -16,6 +17,7 @@ from ..pipeline.pipeline import build_pipeline
 from ..pipeline.tokens import TokenCounter
 from ..proxy.control import ProxyControl, StartFailed
 from ..proxy.keys import ensure_master_key, master_key
+from .usage_commands import health_report
 
 __all__ = ["install", "logs", "restart", "run", "start", "status", "stop", "validate"]
 
@@ -81,7 +83,7 @@ def _override(paths: ConfigPaths) -> str | None:
 def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
     control = ProxyControl(paths)
     state = control.state()
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "running": state is not None,
         "url": state.url if state else _configured_url(paths),
         "pid": state.pid if state else None,
@@ -89,6 +91,8 @@ def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
         "config_dir": str(paths.config_dir),
         "model_override": _override(paths),
     }
+    if args.health:
+        report["health"] = health_report(paths, state.started_at if state else None)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -101,7 +105,28 @@ def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
         )
     print(f"config: {paths.config_dir}")
     print(f"model: {report['model_override'] or 'auto (rules)'}")
+    if args.health:
+        _print_health(report["health"], since_start=state is not None)
     return 0
+
+
+def _print_health(health: dict[str, Any], since_start: bool) -> None:
+    window = "since the proxy started" if since_start else "all time"
+    print(
+        f"requests ({window}): {health['requests_total']} total, {health['requests_succeeded']} ok, "
+        f"{health['requests_failed']} failed"
+    )
+    latency = health["latency_ms"]
+    if latency["p50"] is not None:
+        print(f"latency: p50 {latency['p50']:.0f} ms, p95 {latency['p95']:.0f} ms")
+    for title, counts in (("by model", health["by_model"]), ("by rule", health["by_rule"])):
+        if counts:
+            print(
+                f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+            )
+    print(f"spend: ${health['cost_usd']['today']:.4f} today, ${health['cost_usd']['month']:.4f} this month")
+    for warning in health["warnings"]:
+        print(f"warning: {warning}")
 
 
 def _configured_url(paths: ConfigPaths) -> str:

@@ -142,6 +142,7 @@ class CCProxySection(_Frozen):
     retry_multiplier: float = Field(default=2.0, ge=1)
     retry_fallback_model: str | None = None
     budgets: tuple[BudgetSpec, ...] = ()
+    alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)
     ignored_upstream_keys: tuple[str, ...] = ()
 

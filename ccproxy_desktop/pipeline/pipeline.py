@@ -356,6 +356,39 @@ def check_fallback_model(settings: Settings, issues: list[ConfigIssue]) -> None:
         )
 
 
+def check_budgets(settings: Settings, issues: list[ConfigIssue]) -> None:
+    """Budget names are unique; a budget's model scope names a served model; alert callbacks import."""
+    names: set[str] = set()
+    models = settings.litellm.model_names()
+    for index, budget in enumerate(settings.ccproxy.budgets):
+        where = ("ccproxy", "budgets", index)
+        if budget.name in names:
+            issues.append(
+                settings.ccproxy_issue(
+                    (*where, "name"), f"budget name {budget.name!r} is used more than once"
+                )
+            )
+        names.add(budget.name)
+        if budget.model is not None and budget.model not in models:
+            issues.append(
+                settings.ccproxy_issue(
+                    (*where, "model"),
+                    f"no model named {budget.model!r} in config.yaml; the budget counts requests for that name only",
+                    "warning",
+                )
+            )
+    for index, path in enumerate(settings.ccproxy.alert_callbacks):
+        try:
+            target = resolve_import(path, {})
+        except ImportError as exc:
+            issues.append(settings.ccproxy_issue(("ccproxy", "alert_callbacks", index), str(exc)))
+            continue
+        if not callable(target):
+            issues.append(
+                settings.ccproxy_issue(("ccproxy", "alert_callbacks", index), f"{path} is not callable")
+            )
+
+
 def build_pipeline(
     settings: Settings,
     token_counter: TokenCounting,
@@ -379,6 +412,7 @@ def build_pipeline(
     env.rules = _build_rules(settings, issues)
     hooks = _build_hooks(settings, env, issues)
     check_fallback_model(settings, issues)
+    check_budgets(settings, issues)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigInvalid(errors)

@@ -14,10 +14,14 @@ from ..auth.sources import StaticTokenStore
 from ..config.loader import Settings, load_settings
 from ..config.paths import ConfigPaths
 from ..config.yamlsrc import ConfigIssue
+from ..ledger.clock import local_now
+from ..ledger.pricing import PriceBook
+from ..ledger.records import RequestRecord, TokenUsage
 from ..pipeline.context import RequestContext
 from ..pipeline.pipeline import Pipeline, build_pipeline
 from ..pipeline.router import CatalogUnavailable
 from ..pipeline.tokens import TokenCounter
+from .accounting import Accounting, litellm_price_lookup, load_callbacks
 from .keys import proxy_keys
 
 __all__ = ["BoundedStore", "LiteLLMCatalog", "ProxyApp", "RouteRecord"]
@@ -37,6 +41,8 @@ class RouteRecord:
     label: str
     reason: str
     session_id: str | None
+    user: str | None
+    stream: bool
     started: float
 
 
@@ -76,12 +82,16 @@ class LiteLLMCatalog:
 
 
 class ProxyApp:
-    """Owns the settings and the pipeline of one proxy process; `pipeline` is swapped whole on reload."""
+    """Owns the settings, the pipeline and the accounting of one proxy process; `pipeline` is swapped whole
+    on reload."""
 
-    def __init__(self, settings: Settings, pipeline: Pipeline, warnings: list[ConfigIssue]) -> None:
+    def __init__(
+        self, settings: Settings, pipeline: Pipeline, warnings: list[ConfigIssue], accounting: Accounting
+    ) -> None:
         self.settings = settings
         self.pipeline = pipeline
         self.warnings = warnings
+        self.accounting = accounting
         self.records = BoundedStore()
         self.started = time.time()
 
@@ -96,7 +106,13 @@ class ProxyApp:
             tokens=StaticTokenStore.load(settings.ccproxy.oat_sources),
             proxy_keys=proxy_keys(settings),
         )
-        return cls(settings, pipeline, warnings)
+        accounting = Accounting(
+            settings,
+            PriceBook(settings.ccproxy.pricing, litellm_price_lookup),
+            local_now,
+            load_callbacks(settings.ccproxy.alert_callbacks),
+        )
+        return cls(settings, pipeline, warnings, accounting)
 
     def remember(self, ctx: RequestContext) -> None:
         self.records.put(
@@ -107,6 +123,8 @@ class ProxyApp:
                 label=ctx.label or "default",
                 reason=ctx.route_reason,
                 session_id=ctx.session_id,
+                user=ctx.user,
+                stream=ctx.stream,
                 started=time.monotonic(),
             )
         )
@@ -117,4 +135,52 @@ class ProxyApp:
             ctx.target_model,
             ctx.route_reason or "no routing hook",
             extra={"request_id": ctx.request_id, "label": ctx.label, "session_id": ctx.session_id},
+        )
+
+    def record_outcome(
+        self,
+        route: RouteRecord,
+        provider_model: str,
+        usage: TokenUsage,
+        latency_ms: float,
+        ttfb_ms: float | None,
+        outcome: str,
+    ) -> RequestRecord:
+        """Price a finished request and queue its ledger row."""
+        ok = outcome == "ok"
+        record = RequestRecord(
+            request_id=route.request_id,
+            ts=time.time(),
+            label=route.label,
+            requested_model=route.requested_model,
+            routed_model=route.routed_model,
+            provider_model=provider_model,
+            usage=usage,
+            cost_usd=self.accounting.price(route.routed_model, provider_model, usage) if ok else 0.0,
+            latency_ms=latency_ms,
+            ttfb_ms=ttfb_ms,
+            outcome=outcome,
+            stream=route.stream,
+            session_id=route.session_id,
+            user=route.user,
+        )
+        self.accounting.record(record)
+        return record
+
+    def record_refusal(self, ctx: RequestContext, outcome: str) -> None:
+        """A request we refused before it reached the provider: a ledger row at $0."""
+        self.accounting.record(
+            RequestRecord(
+                request_id=ctx.request_id,
+                ts=time.time(),
+                label=ctx.label or "default",
+                requested_model=ctx.model,
+                routed_model=ctx.target_model,
+                provider_model="",
+                cost_usd=0.0,
+                outcome=outcome,
+                stream=ctx.stream,
+                session_id=ctx.session_id,
+                user=ctx.user,
+            )
         )

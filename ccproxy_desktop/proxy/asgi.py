@@ -9,7 +9,9 @@ import os
 
 from litellm.proxy.proxy_server import app as litellm_app
 
+from ..config.paths import ConfigPaths
 from .guard import Guard
+from .logs import setup_logging
 
 __all__ = ["app"]
 
@@ -23,6 +25,7 @@ def _split(name: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
 
 
+setup_logging(ConfigPaths.from_env().proxy_log, debug=False)
 _KEYS = _keys()
 app = Guard(
     litellm_app,

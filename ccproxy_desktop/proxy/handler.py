@@ -7,13 +7,13 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
 from ..config.paths import ConfigPaths
+from ..ledger.budgets import BudgetStatus
 from ..pipeline.context import Reject
 from .adapter import (
     ANTHROPIC_CALL_TYPES,
@@ -23,6 +23,8 @@ from .adapter import (
     validate_anthropic_request,
 )
 from .app import LiteLLMCatalog, ProxyApp
+from .logs import set_debug
+from .usage import timings_ms, usage_from_litellm
 
 __all__ = ["CCProxyHandler", "proxy_handler_instance"]
 
@@ -36,7 +38,7 @@ def _http_error(reject: Reject) -> HTTPException:
     return HTTPException(status_code=reject.status, detail=reject.message, headers=headers)
 
 
-class CCProxyHandler(CustomLogger):
+class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type-checked here
     """The LiteLLM side of ccproxy-desktop. `app` is built on first use from `CCPROXY_CONFIG_DIR`."""
 
     def __init__(self, app: ProxyApp | None = None) -> None:
@@ -47,6 +49,7 @@ class CCProxyHandler(CustomLogger):
     def app(self) -> ProxyApp:
         if self._app is None:
             self._app = ProxyApp.from_paths(ConfigPaths.from_env(), catalog=LiteLLMCatalog())
+            set_debug(self._app.settings.ccproxy.debug)
             for warning in self._app.warnings:
                 log.warning("config: %s", warning)
         return self._app
@@ -54,7 +57,7 @@ class CCProxyHandler(CustomLogger):
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
     ) -> Any:
-        """Classify and route one request; refuse it with a client error when the pipeline says so."""
+        """Classify and route one request; refuse it with a client error when the pipeline or a budget says so."""
         kind = str(getattr(call_type, "value", call_type))
         if kind not in ROUTED_CALL_TYPES:
             return data
@@ -63,10 +66,18 @@ class CCProxyHandler(CustomLogger):
             if kind in ANTHROPIC_CALL_TYPES:
                 validate_anthropic_request(data)
             ctx = context_from_litellm(data, kind)
+        except Reject as reject:
+            raise _http_error(reject) from None
+        try:
             await app.pipeline.run(ctx)
         except Reject as reject:
-            log.info("refused %s: %s %s", data.get("litellm_call_id"), reject.status, reject.message)
+            log.info("refused %s: %s %s", ctx.request_id, reject.status, reject.message)
+            app.record_refusal(ctx, f"error:{reject.error_type}")
             raise _http_error(reject) from None
+        over = app.accounting.over_budget(ctx.target_model, ctx.user)
+        if over is not None:
+            app.record_refusal(ctx, "refused")
+            raise _http_error(budget_reject(over)) from None
         apply_to_litellm(ctx, data)
         app.remember(ctx)
         return data
@@ -74,27 +85,60 @@ class CCProxyHandler(CustomLogger):
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
-        self._finish(kwargs, "ok")
+        self._finish(kwargs, response_obj, start_time, end_time, "ok")
 
     async def async_log_failure_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
     ) -> None:
         exc = kwargs.get("exception") if isinstance(kwargs, dict) else None
-        self._finish(kwargs, type(exc).__name__ if exc is not None else "error")
+        self._finish(kwargs, None, start_time, end_time, f"error:{type(exc).__name__ if exc else 'unknown'}")
 
-    def _finish(self, kwargs: Any, outcome: str) -> None:
-        call_id = kwargs.get("litellm_call_id") if isinstance(kwargs, dict) else None
-        record = self.app.records.pop(str(call_id)) if call_id else None
-        if record is None:
+    def _finish(self, kwargs: Any, response: Any, start: Any, end: Any, outcome: str) -> None:
+        if not isinstance(kwargs, dict):
             return
+        call_id = kwargs.get("litellm_call_id")
+        route = self.app.records.pop(str(call_id)) if call_id else None
+        if route is None:
+            return
+        latency, ttfb = timings_ms(kwargs, start, end)
+        record = self.app.record_outcome(
+            route, _provider_model(kwargs), usage_from_litellm(response), latency, ttfb, outcome
+        )
         log.info(
-            "done %s: %s via %s in %.0f ms",
+            "done %s: %s via %s in %.0f ms, $%s",
             record.request_id,
             outcome,
             record.routed_model,
-            (time.monotonic() - record.started) * 1000,
+            latency,
+            "?" if record.cost_usd is None else f"{record.cost_usd:.6f}",
             extra={"request_id": record.request_id, "outcome": outcome},
         )
+
+
+def _provider_model(kwargs: dict[str, Any]) -> str:
+    model = str(kwargs.get("model") or "")
+    logged = kwargs.get("standard_logging_object")
+    provider = kwargs.get("custom_llm_provider") or (
+        logged.get("custom_llm_provider") if isinstance(logged, dict) else None
+    )
+    if provider and not model.startswith(f"{provider}/"):
+        return f"{provider}/{model}"
+    return model
+
+
+_PERIOD_WORDS = {"day": "today", "week": "this week", "month": "this month", "total": "in total"}
+
+
+def budget_reject(status: BudgetStatus) -> Reject:
+    """The error a client sees for a blocking budget: a 400 like Anthropic's own "credit balance too low",
+    which Claude Code shows at once (it retries 429s and 5xx for minutes)."""
+    return Reject(
+        400,
+        "invalid_request_error",
+        f"ccproxy budget {status.name!r} reached: spent ${status.spent_usd:.2f} of ${status.limit_usd:.2f} "
+        f"{_PERIOD_WORDS.get(status.period, '')}; requests in its scope are refused until the period ends "
+        f"or the limit is raised in ccproxy.yaml",
+    )
 
 
 proxy_handler_instance = CCProxyHandler()

@@ -21,6 +21,7 @@ from ..pipeline.pipeline import build_pipeline, provider_of
 from ..pipeline.tokens import TokenCounter
 from .effective import write_effective_config
 from .keys import ensure_master_key, master_key
+from .logs import set_debug, setup_logging
 
 __all__ = ["main"]
 
@@ -62,22 +63,6 @@ def proxy_environment(settings: Settings, key: str) -> dict[str, str]:
         env.setdefault("CCPROXY_ALLOWED_HOSTS", "*")
     env.update(settings.server.environment)
     return env
-
-
-def _setup_logging(paths: ConfigPaths, debug: bool) -> None:
-    paths.config_dir.mkdir(parents=True, exist_ok=True)
-    if not paths.proxy_log.exists():
-        create_private_file(paths.proxy_log, "")
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger("ccproxy_desktop")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if os.environ.get("CCPROXY_LOG_TO_FILE") == "1":
-        handlers.append(logging.FileHandler(paths.proxy_log, encoding="utf-8"))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
-    root.propagate = False
 
 
 def write_state(paths: ConfigPaths, settings: Settings) -> None:
@@ -139,7 +124,10 @@ def credential_warnings(settings: Settings) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     paths = ConfigPaths.from_env()
-    _setup_logging(paths, debug=False)
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    if not paths.proxy_log.exists():
+        create_private_file(paths.proxy_log, "")
+    setup_logging(paths.proxy_log, debug=False)
     try:
         settings = prepare(paths)
     except ConfigInvalid as exc:
@@ -149,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     except SystemExit as exc:
         return int(exc.code or 1)
-    logging.getLogger("ccproxy_desktop").setLevel(logging.DEBUG if settings.ccproxy.debug else logging.INFO)
+    set_debug(settings.ccproxy.debug)
     ensure_master_key(paths)
     key = master_key(settings) or ensure_master_key(paths)
     write_effective_config(settings)

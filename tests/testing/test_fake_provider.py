@@ -24,7 +24,10 @@ from ccproxy_desktop.testing.fake_provider import (
     Behaviour,
     FakeProvider,
     FakeProviderClient,
+    FakeProviderServer,
     RecordedRequest,
+    RequestLog,
+    Scenario,
     UsageOverride,
 )
 
@@ -456,6 +459,19 @@ def test_a_taken_port_fails_start_cleanly(provider: FakeProvider) -> None:
     clash.stop()
     with pytest.raises(RuntimeError):
         clash.base_url  # noqa: B018 - the property raises when nothing listens
+
+
+async def test_server_runs_on_the_callers_event_loop() -> None:
+    server = FakeProviderServer(Scenario(), RequestLog())
+    port = await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            response = await http.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": HI})
+    finally:
+        await server.stop()
+
+    assert response.json()["input_tokens"] > 0
+    assert [record.path for record in server.log.snapshot()] == ["/v1/messages/count_tokens"]
 
 
 def test_latency_delays_the_first_byte(provider: FakeProvider, http: httpx.Client) -> None:

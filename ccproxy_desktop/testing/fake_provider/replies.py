@@ -24,9 +24,13 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "content_text",
     "estimate_tokens",
+    "json_chunks",
+    "last_user_text",
     "make_reply",
     "new_id",
+    "required_model",
     "text_chunks",
 ]
 

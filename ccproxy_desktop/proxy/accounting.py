@@ -1,0 +1,142 @@
+"""Costs, budgets and alerts inside the proxy process: the ledger adapter and the pure budget tracker, joined.
+
+- `record()` prices a finished request and queues it for the ledger (never blocks the event loop);
+- `over_budget()` is the per-request check of blocking budgets (in-memory, microseconds);
+- after each committed batch (writer thread) budgets are updated and each threshold newly crossed is
+  claimed in the ledger, so it fires exactly once per period across workers and restarts; a claimed alert
+  becomes an event for the desktop app and is passed to the configured alert callbacks;
+- every `RESYNC_SECONDS` a thread re-reads each budget's spend from the ledger, so worker processes agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from ..config.loader import Settings
+from ..ledger.budgets import AlertDue, BudgetStatus, BudgetTracker, period_window
+from ..ledger.pricing import PriceBook, cost, price_from_litellm_map
+from ..ledger.records import RequestRecord, TokenUsage
+from ..ledger.store import Ledger
+
+__all__ = ["Accounting", "litellm_price_lookup", "load_callbacks"]
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 2.0
+AlertCallback = Callable[[AlertDue], object]
+
+
+def litellm_price_lookup(model: str) -> Any:
+    """LiteLLM's bundled price map (loaded locally: LITELLM_LOCAL_MODEL_COST_MAP)."""
+    import litellm
+
+    return price_from_litellm_map(litellm.model_cost, model)
+
+
+def load_callbacks(paths: Sequence[str]) -> list[AlertCallback]:
+    """Import each `module.function` / `module:function`. Raises ImportError naming the path."""
+    callbacks = []
+    for path in paths:
+        module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
+        module = importlib.import_module(module_name)
+        function = getattr(module, attr, None)
+        if not callable(function):
+            raise ImportError(f"{path} is not a callable")
+        callbacks.append(function)
+    return callbacks
+
+
+class Accounting:
+    """Owns the ledger and the budget tracker of one proxy process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        prices: PriceBook,
+        now: Callable[[], datetime],
+        callbacks: Sequence[AlertCallback] = (),
+        ledger: Ledger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.prices = prices
+        self.now = now
+        self.callbacks = list(callbacks)
+        self.tracker = BudgetTracker(settings.ccproxy.budgets, now)
+        self.ledger = ledger or Ledger(settings.paths.ledger_db, on_commit=self._on_commit)
+        self._stop = threading.Event()
+        self._failed_callbacks: set[str] = set()
+        self.resync()
+        self._thread: threading.Thread | None = None
+        if settings.ccproxy.budgets:
+            self._thread = threading.Thread(target=self._resync_loop, name="budget-resync", daemon=True)
+            self._thread.start()
+
+    # -- per request -----------------------------------------------------------------------------------
+
+    def price(self, routed_model: str, provider_model: str, usage: TokenUsage) -> float | None:
+        price = self.prices.price_for(routed_model, provider_model)
+        return None if price is None else cost(usage, price)
+
+    def record(self, record: RequestRecord) -> None:
+        self.ledger.record(record)
+
+    def over_budget(self, model: str, user: str | None) -> BudgetStatus | None:
+        return self.tracker.blocking(model, user)
+
+    # -- writer thread ---------------------------------------------------------------------------------
+
+    def _on_commit(self, records: list[RequestRecord]) -> None:
+        for record in records:
+            for alert in self.tracker.add(record):
+                self._fire(alert)
+
+    def _fire(self, alert: AlertDue) -> None:
+        payload: dict[str, object] = {
+            key: (value.isoformat() if isinstance(value, datetime) else value)
+            for key, value in asdict(alert).items()
+        }
+        payload["message"] = alert.message()
+        if not self.ledger.claim_alert(alert.budget, alert.period_key, alert.fraction, payload):
+            return  # another worker (or an earlier run) sent it
+        log.warning("budget alert: %s", payload["message"], extra={"budget": alert.budget})
+        for callback in self.callbacks:
+            try:
+                callback(alert)
+            except Exception as exc:  # a user's callback must not stop the ledger writer
+                name = getattr(callback, "__qualname__", repr(callback))
+                if name not in self._failed_callbacks:
+                    self._failed_callbacks.add(name)
+                    log.warning("alert callback %s failed: %s", name, exc)
+
+    # -- re-sync from the ledger -----------------------------------------------------------------------
+
+    def resync(self) -> None:
+        """Replace the tracker's spend and alerts-sent with the ledger's (all processes' requests)."""
+        now = self.now()
+        spent: dict[str, float] = {}
+        sent: dict[str, list[float]] = {}
+        for budget in self.settings.ccproxy.budgets:
+            window = period_window(budget.period, now)
+            until = window.end.timestamp() if window.end else None
+            spent[budget.name] = self.ledger.spend(
+                window.start.timestamp(), until, model=budget.model, user=budget.user
+            )
+            sent[budget.name] = self.ledger.alerts_sent(budget.name, window.key)
+        self.tracker.seed(spent, sent)
+
+    def _resync_loop(self) -> None:
+        while not self._stop.wait(RESYNC_SECONDS):
+            try:
+                self.resync()
+            except Exception as exc:  # keep the last known state; the next round retries
+                log.debug("budget re-sync failed: %s", exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.ledger.close()
