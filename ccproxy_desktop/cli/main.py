@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
-from . import demo, proxy_commands, usage_commands
+from . import demo, model_commands, proxy_commands, usage_commands
 
 __all__ = ["build_parser", "main", "tray_main"]
 
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check both config files")
     p.set_defaults(func=proxy_commands.validate)
+
+    p = sub.add_parser("model", help="quick model switch: list | use NAME [--all] | auto")
+    p.add_argument("action", choices=["list", "use", "auto"])
+    p.add_argument("name", nargs="?", help="a model_name of config.yaml (with `use`)")
+    p.add_argument("--all", action="store_true", help="serve every request, not only those no rule matched")
+    p.set_defaults(func=model_commands.model)
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger")
     p.add_argument("--period", choices=["today", "week", "month", "all"], default="today")

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from ..config.loader import ConfigInvalid, install_defaults, load_settings
+from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
 from ..pipeline.pipeline import build_pipeline
 from ..pipeline.tokens import TokenCounter
@@ -73,11 +74,8 @@ def restart(paths: ConfigPaths, args: argparse.Namespace) -> int:
 
 
 def _override(paths: ConfigPaths) -> str | None:
-    try:
-        value = json.loads(paths.model_override_file.read_text()).get("model")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+    choice = OverrideFile(paths.model_override_file).read()
+    return choice.model if choice is not None else None
 
 
 def status(paths: ConfigPaths, args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 from .context import Reject, RequestContext
-from .router import ModelRouter
+from .router import ModelChoice, ModelRouter
 from .rules import Rule, RuleEnv
 
 __all__ = [
@@ -55,8 +55,8 @@ class HookEnv(RuleEnv, Protocol):
     @property
     def tokens(self) -> TokenSource: ...
 
-    def model_override(self) -> str | None:
-        """The quick-switch model, or None when routing is automatic."""
+    def model_override(self) -> ModelChoice | None:
+        """The quick model switch, or None when routing is automatic."""
 
     def provider_of(self, model_name: str) -> str:
         """The provider (anthropic, openai, gemini...) that serves `model_name`, or "" if unknown."""

@@ -21,7 +21,7 @@ from ..config.loader import ConfigInvalid, Settings
 from ..config.yamlsrc import ConfigIssue
 from .context import Reject, RequestContext
 from .hooks import BUILTIN_HOOKS, Hook, HookEnv, TokenSource
-from .router import ModelCatalog, ModelRouter, StaticCatalog
+from .router import ModelCatalog, ModelChoice, ModelRouter, StaticCatalog
 from .rules import BUILTIN_RULES, Rule, TokenCounting
 
 __all__ = ["DEFAULT_HOOKS", "NoTokens", "Pipeline", "PipelineEnv", "build_pipeline"]
@@ -49,7 +49,7 @@ class PipelineEnv:
     token_counter: TokenCounting
     router: ModelRouter
     tokens: TokenSource = field(default_factory=NoTokens)
-    override: Callable[[], str | None] = lambda: None
+    override: Callable[[], ModelChoice | None] = lambda: None
     proxy_keys: frozenset[str] = frozenset()
     rules: Sequence[tuple[str, Rule]] = ()
     _failed_rules: set[str] = field(default_factory=set)
@@ -58,7 +58,7 @@ class PipelineEnv:
     def default_model_passthrough(self) -> bool:
         return self.settings.ccproxy.default_model_passthrough
 
-    def model_override(self) -> str | None:
+    def model_override(self) -> ModelChoice | None:
         return self.override()
 
     def provider_of(self, model_name: str) -> str:
@@ -394,7 +394,7 @@ def build_pipeline(
     token_counter: TokenCounting,
     catalog: ModelCatalog | None = None,
     tokens: TokenSource | None = None,
-    override: Callable[[], str | None] = lambda: None,
+    override: Callable[[], ModelChoice | None] = lambda: None,
     proxy_keys: frozenset[str] = frozenset(),
 ) -> tuple[Pipeline, list[ConfigIssue]]:
     """Build the pipeline for `settings`. Returns it with the warnings; raises ConfigInvalid on errors."""

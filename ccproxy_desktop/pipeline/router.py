@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["CatalogUnavailable", "ModelCatalog", "ModelRouter", "Route", "StaticCatalog"]
+__all__ = ["CatalogUnavailable", "ModelCatalog", "ModelChoice", "ModelRouter", "Route", "StaticCatalog"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,15 @@ class StaticCatalog:
 
     def model_names(self) -> Collection[str]:
         return self.names
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The quick model switch: `model` serves the main conversation (requests no rule matched); with
+    `force_all` it serves every request, rules or not."""
+
+    model: str
+    force_all: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,26 +130,27 @@ class ModelRouter:
         return current if current != name or self.knows(name) else None
 
     def route(
-        self, label: str | None, requested: str, passthrough: bool, override: str | None = None
+        self, label: str | None, requested: str, passthrough: bool, override: ModelChoice | None = None
     ) -> Route:
         """Choose the model_name for a request.
 
         - a rule label routes to the model_name equal to the label, else to `default`;
-        - `override` (the quick model switch) serves requests that matched no rule;
+        - `override` (the quick model switch) serves requests that matched no rule, or all with `force_all`;
         - with `passthrough` the requested model is kept (reason "unknown" if the proxy doesn't serve it);
         - otherwise the `default` model serves it.
         """
         default = self._resolve("default")
+        chosen = self._resolve(override.model) if override is not None else None
+        if override is not None and override.force_all and chosen is not None:
+            return Route(chosen, f"override {override.model} (all requests)")
         if label is not None and label != "default":
             target = self._resolve(label)
             if target is not None:
                 return Route(target, f"rule {label}")
             if default is not None:
                 return Route(default, f"rule {label} (no model {label!r}; default)")
-        if override is not None:
-            target = self._resolve(override)
-            if target is not None:
-                return Route(target, f"override {override}")
+        if override is not None and chosen is not None:
+            return Route(chosen, f"override {override.model}")
         if passthrough or default is None:
             return Route(requested, "passthrough" if self.knows(requested) else "unknown")
         return Route(default, "default")

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..auth.sources import StaticTokenStore
 from ..config.loader import Settings, load_settings
+from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
 from ..config.yamlsrc import ConfigIssue
 from ..ledger.clock import local_now
@@ -99,10 +100,12 @@ class ProxyApp:
     def from_paths(cls, paths: ConfigPaths, catalog: Any = None) -> ProxyApp:
         """Load and validate the config of `paths`; raises ConfigInvalid."""
         settings = load_settings(paths)
+        override = OverrideFile(paths.model_override_file)
         pipeline, warnings = build_pipeline(
             settings,
             TokenCounter(),
             catalog=catalog,
+            override=override.read,
             tokens=StaticTokenStore.load(settings.ccproxy.oat_sources),
             proxy_keys=proxy_keys(settings),
         )

@@ -17,6 +17,7 @@ from ccproxy_desktop.config.loader import ConfigInvalid, install_defaults, load_
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.pipeline.context import Reject, RequestContext
 from ccproxy_desktop.pipeline.pipeline import DEFAULT_HOOKS, Pipeline, build_pipeline
+from ccproxy_desktop.pipeline.router import ModelChoice
 from ccproxy_desktop.pipeline.tokens import TokenCounter
 from ccproxy_desktop.proxy.adapter import context_from_litellm
 
@@ -429,7 +430,8 @@ async def test_default_config_routes_typical_requests(
     override: str | None,
     expected: tuple[str, str, str],
 ) -> None:
-    pipeline, _ = build_pipeline(load_settings(default_paths), token_counter, override=lambda: override)
+    choice = ModelChoice(override) if override is not None else None
+    pipeline, _ = build_pipeline(load_settings(default_paths), token_counter, override=lambda: choice)
     ctx = request(model, **fields)
 
     await pipeline.run(ctx)

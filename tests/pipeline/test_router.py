@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import pytest
 
-from ccproxy_desktop.pipeline.router import CatalogUnavailable, ModelRouter, Route, StaticCatalog
+from ccproxy_desktop.pipeline.router import CatalogUnavailable, ModelChoice, ModelRouter, Route, StaticCatalog
 
 # The default template's model list.
 DEFAULT_NAMES = StaticCatalog(("default", "background", "think", "token_count", "web_search", "claude-*"))
@@ -208,7 +208,8 @@ def test_route_table(
 ) -> None:
     router = ModelRouter(catalog, aliases)
 
-    assert router.route(label, requested, passthrough, override) == expected
+    choice = ModelChoice(override) if override is not None else None
+    assert router.route(label, requested, passthrough, choice) == expected
 
 
 class FakeClock:
@@ -314,3 +315,16 @@ def test_names_lists_the_served_models_sorted() -> None:
     router = ModelRouter(DEFAULT_NAMES)
 
     assert list(router.names()) == ["background", "claude-*", "default", "think", "token_count", "web_search"]
+
+
+@pytest.mark.parametrize(
+    ("label", "force_all", "expected"),
+    [
+        ("background", False, Route("background", "rule background")),
+        ("background", True, Route("think", "override think (all requests)")),
+        ("default", True, Route("think", "override think (all requests)")),
+    ],
+)
+def test_force_all_overrides_rule_routes_too(label: str, force_all: bool, expected: Route) -> None:
+    router = ModelRouter(DEFAULT_NAMES)
+    assert router.route(label, "claude-haiku-4-5", True, ModelChoice("think", force_all)) == expected
