@@ -77,6 +77,16 @@ class Accounting:
             self._thread = threading.Thread(target=self._resync_loop, name="budget-resync", daemon=True)
             self._thread.start()
 
+    def reconfigure(self, settings: Settings, prices: PriceBook, callbacks: Sequence[AlertCallback]) -> None:
+        """Apply new budgets, prices and callbacks (a config reload). Budget state comes back from the ledger."""
+        tracker = BudgetTracker(settings.ccproxy.budgets, self.now)
+        self.settings, self.prices, self.callbacks = settings, prices, list(callbacks)
+        self.tracker = tracker
+        self.resync()
+        if settings.ccproxy.budgets and self._thread is None:
+            self._thread = threading.Thread(target=self._resync_loop, name="budget-resync", daemon=True)
+            self._thread.start()
+
     # -- per request -----------------------------------------------------------------------------------
 
     def price(self, routed_model: str, provider_model: str, usage: TokenUsage) -> float | None:

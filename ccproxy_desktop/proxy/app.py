@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from ..auth.sources import StaticTokenStore
-from ..config.loader import Settings, load_settings
+from ..config.loader import ConfigInvalid, Settings, load_settings
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
 from ..config.yamlsrc import ConfigIssue
@@ -23,13 +25,24 @@ from ..pipeline.pipeline import Pipeline, build_pipeline
 from ..pipeline.router import CatalogUnavailable
 from ..pipeline.tokens import TokenCounter
 from .accounting import Accounting, litellm_price_lookup, load_callbacks
+from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
+from .watcher import ConfigWatcher
 
-__all__ = ["BoundedStore", "LiteLLMCatalog", "ProxyApp", "RouteRecord"]
+__all__ = ["BoundedStore", "LiteLLMCatalog", "LiteLLMModels", "ProxyApp", "RouteRecord"]
 
 log = logging.getLogger(__name__)
 
 METADATA_STORE_SIZE = 10_000
+
+# Settings a running proxy can't change: (how to read it, what to tell the user).
+_RESTART_ONLY: tuple[tuple[Any, str], ...] = (
+    (lambda s: s.server, "the `litellm:` section of ccproxy.yaml (host, port, workers)"),
+    (
+        lambda s: (s.litellm.litellm_settings, s.litellm.general_settings, s.litellm.router_settings),
+        "litellm_settings/general_settings/router_settings in config.yaml",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,25 @@ class BoundedStore:
         return len(self._items)
 
 
+class ModelListSink(Protocol):
+    def replace(self, settings: Settings) -> None:
+        """Serve `settings`' model list from now on."""
+
+
+class LiteLLMModels:
+    """Replaces LiteLLM's model list in place (`Router.set_model_list`), on the event loop thread."""
+
+    def replace(self, settings: Settings) -> None:
+        from litellm.proxy import proxy_server
+
+        router = proxy_server.llm_router
+        if router is None:
+            return
+        router.set_model_list(effective_litellm_config(settings)["model_list"])
+        proxy_server.llm_model_list = router.get_model_list()
+        write_effective_config(settings)
+
+
 class LiteLLMCatalog:
     """The model names LiteLLM's router serves right now (follows hot reloads of config.yaml)."""
 
@@ -83,39 +115,103 @@ class LiteLLMCatalog:
 
 
 class ProxyApp:
-    """Owns the settings, the pipeline and the accounting of one proxy process; `pipeline` is swapped whole
-    on reload."""
+    """Owns the settings, the pipeline and the accounting of one proxy process.
 
-    def __init__(
-        self, settings: Settings, pipeline: Pipeline, warnings: list[ConfigIssue], accounting: Accounting
-    ) -> None:
-        self.settings = settings
-        self.pipeline = pipeline
-        self.warnings = warnings
-        self.accounting = accounting
+    A config reload builds the new pipeline beside the old one and swaps it in with one assignment; if
+    anything is invalid the old one keeps serving and the problem is logged and recorded as an event.
+    """
+
+    def __init__(self, paths: ConfigPaths, catalog: Any = None, models: ModelListSink | None = None) -> None:
+        """Load and validate the config of `paths`; raises ConfigInvalid."""
+        self.paths = paths
+        self.catalog = catalog
+        self.models = models
+        self.token_counter = TokenCounter()
+        self.override = OverrideFile(paths.model_override_file)
+        self.settings = load_settings(paths)
+        self.pipeline, self.warnings = self._build(self.settings)
+        self.accounting = Accounting(
+            self.settings,
+            PriceBook(self.settings.ccproxy.pricing, litellm_price_lookup),
+            local_now,
+            load_callbacks(self.settings.ccproxy.alert_callbacks),
+        )
         self.records = BoundedStore()
         self.started = time.time()
+        self._watcher: ConfigWatcher | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    @classmethod
-    def from_paths(cls, paths: ConfigPaths, catalog: Any = None) -> ProxyApp:
-        """Load and validate the config of `paths`; raises ConfigInvalid."""
-        settings = load_settings(paths)
-        override = OverrideFile(paths.model_override_file)
-        pipeline, warnings = build_pipeline(
+    def _build(self, settings: Settings) -> tuple[Pipeline, list[ConfigIssue]]:
+        return build_pipeline(
             settings,
-            TokenCounter(),
-            catalog=catalog,
-            override=override.read,
+            self.token_counter,
+            catalog=self.catalog,
+            override=self.override.read,
             tokens=StaticTokenStore.load(settings.ccproxy.oat_sources),
             proxy_keys=proxy_keys(settings),
         )
-        accounting = Accounting(
-            settings,
-            PriceBook(settings.ccproxy.pricing, litellm_price_lookup),
-            local_now,
-            load_callbacks(settings.ccproxy.alert_callbacks),
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Watch the config folder; reloads run on `loop` (the proxy's event loop) so a swap never races a
+        request."""
+        self._loop = loop
+        self._watcher = ConfigWatcher(
+            self.paths.config_dir, {self.paths.ccproxy_yaml.name, self.paths.litellm_yaml.name}, self._changed
         )
-        return cls(settings, pipeline, warnings, accounting)
+        self._watcher.start()
+
+    def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+        self.accounting.close()
+
+    def _changed(self, path: Path) -> None:
+        if self._loop is None or self._loop.is_closed():
+            return
+        future = asyncio.run_coroutine_threadsafe(self._reload_on_loop(), self._loop)
+        future.result(timeout=60)
+
+    async def _reload_on_loop(self) -> None:
+        self.reload()
+
+    # -- reload ----------------------------------------------------------------------------------------
+
+    def reload(self) -> list[ConfigIssue]:
+        """Validate the config files and swap them in. Returns the errors (none: reloaded)."""
+        try:
+            settings = load_settings(self.paths)
+            pipeline, warnings = self._build(settings)
+            callbacks = load_callbacks(settings.ccproxy.alert_callbacks)
+        except ConfigInvalid as exc:
+            self._refused(exc.issues)
+            return exc.issues
+        except ImportError as exc:
+            issue = settings.ccproxy_issue(("ccproxy", "alert_callbacks"), str(exc))
+            self._refused([issue])
+            return [issue]
+        models_changed = settings.litellm.model_list != self.settings.litellm.model_list
+        if models_changed and self.models is not None:
+            self.models.replace(settings)
+        for key, what in _RESTART_ONLY:
+            if key(settings) != key(self.settings):
+                log.warning("config: %s changed; that takes effect at the next restart", what)
+        self.accounting.reconfigure(
+            settings, PriceBook(settings.ccproxy.pricing, litellm_price_lookup), callbacks
+        )
+        self.settings, self.pipeline, self.warnings = settings, pipeline, warnings
+        log.info("config reloaded%s", " (model list updated)" if models_changed else "")
+        self.accounting.ledger.add_event("config_reloaded", {"models_changed": models_changed})
+        return []
+
+    def _refused(self, issues: list[ConfigIssue]) -> None:
+        lines = [str(issue) for issue in issues]
+        log.error("config not reloaded, the last good config keeps serving:\n  %s", "\n  ".join(lines))
+        self.accounting.ledger.add_event(
+            "config_error",
+            {"issues": lines, "message": f"Config error, last good config kept: {lines[0]}"},
+        )
 
     def remember(self, ctx: RequestContext) -> None:
         self.records.put(

@@ -5,12 +5,14 @@ Importable by path (`ccproxy_desktop.proxy.asgi:app`) so that each uvicorn worke
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from litellm.proxy.proxy_server import app as litellm_app
 
 from ..config.paths import ConfigPaths
 from .guard import Guard
+from .handler import proxy_handler_instance
 from .logs import setup_logging
 
 __all__ = ["app"]
@@ -27,8 +29,16 @@ def _split(name: str) -> tuple[str, ...]:
 
 setup_logging(ConfigPaths.from_env().proxy_log, debug=False)
 _KEYS = _keys()
+
+
+def _started() -> None:
+    proxy_handler_instance.start(asyncio.get_running_loop())
+
+
 app = Guard(
     litellm_app,
+    on_startup=_started,
+    on_shutdown=proxy_handler_instance.stop,
     keys=lambda: _KEYS,
     allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),
     allowed_hosts=_split("CCPROXY_ALLOWED_HOSTS") or ("127.0.0.1", "localhost", "::1", "[::1]"),

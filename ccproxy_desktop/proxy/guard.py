@@ -100,14 +100,21 @@ class Guard:
         allowed_origins: Collection[str] = (),
         allowed_hosts: Collection[str] = LOOPBACK_HOSTS,
         max_body: int = MAX_BODY_BYTES,
+        on_startup: Callable[[], None] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
         self.allowed_origins = frozenset(allowed_origins)
         self.allowed_hosts = frozenset(allowed_hosts)
         self.max_body = max_body
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._lifespan_send(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -146,6 +153,22 @@ class Guard:
         if body is None:
             return
         await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
+
+    def _lifespan_send(self, send: Send) -> Send:
+        """Runs `on_startup` once the app has started (on the server's event loop) and `on_shutdown` when it
+        has shut down."""
+
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete" and self.on_startup is not None:
+                self.on_startup()
+            if (
+                message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+                and self.on_shutdown
+            ):
+                self.on_shutdown()
+            await send(message)
+
+        return lifespan_send
 
     def _authorized(self, key: str) -> bool:
         return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys())

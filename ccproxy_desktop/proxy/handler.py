@@ -6,12 +6,14 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from fastapi import HTTPException
 from litellm.integrations.custom_logger import CustomLogger
 
+from ..config.loader import ConfigInvalid
 from ..config.paths import ConfigPaths
 from ..ledger.budgets import BudgetStatus
 from ..pipeline.context import Reject
@@ -22,7 +24,7 @@ from .adapter import (
     context_from_litellm,
     validate_anthropic_request,
 )
-from .app import LiteLLMCatalog, ProxyApp
+from .app import LiteLLMCatalog, LiteLLMModels, ProxyApp
 from .logs import set_debug
 from .usage import timings_ms, usage_from_litellm
 
@@ -48,11 +50,23 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
     @property
     def app(self) -> ProxyApp:
         if self._app is None:
-            self._app = ProxyApp.from_paths(ConfigPaths.from_env(), catalog=LiteLLMCatalog())
+            self._app = ProxyApp(ConfigPaths.from_env(), catalog=LiteLLMCatalog(), models=LiteLLMModels())
             set_debug(self._app.settings.ccproxy.debug)
             for warning in self._app.warnings:
                 log.warning("config: %s", warning)
         return self._app
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called once the server has started, on its event loop: build the app, watch the config."""
+        try:
+            self.app.start(loop)
+        except ConfigInvalid as exc:  # changed between the server's check and now: requests will say so
+            log.error("config invalid at start-up: %s", exc)
+
+    def stop(self) -> None:
+        """Called at shutdown: stop watching and flush the ledger."""
+        if self._app is not None:
+            self._app.close()
 
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
