@@ -1,11 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite from a fresh machine: installs what the tests need, then lint, types and tests.
-# Usage: bash tests/run.sh [pytest args...]
+# The desktop tests (tests/desktop) run inside a private headless desktop session (Xvfb, a tray host,
+# a notification server, an unlocked keyring): tests/desktop-session.sh.
+# Usage: bash tests/run.sh [pytest args for the main suite...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== installing test dependencies"
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+echo "== system packages"
+bash installers/deps-debian.sh
+test_packages=(zsh fish procps desktop-file-utils)
+missing=()
+for package in "${test_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "== python packages"
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test,gtk]'
 if ! command -v claude >/dev/null 2>&1; then
     npm install --global --silent @anthropic-ai/claude-code
 fi
@@ -17,4 +33,6 @@ python3 -m ruff format --check ccproxy_desktop tests bench
 echo "== mypy"
 python3 -m mypy
 echo "== pytest"
-python3 -m pytest -q "$@"
+python3 -m pytest -q --ignore=tests/desktop "$@"
+echo "== pytest: desktop tests in a headless desktop session"
+bash tests/desktop-session.sh python3 -m pytest -q tests/desktop

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,18 +39,47 @@ def _json_path(document: Any, path: str) -> Any:
     return document
 
 
-def read_source(spec: OAuthSourceSpec) -> str:
-    """The token `spec` gives now. Raises SourceError."""
-    if spec.command is not None:
+def _kill_tree(process: subprocess.Popen[str]) -> None:
+    if sys.platform == "win32":
+        process.kill()
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group is already gone
+        process.kill()
+
+
+def _run_command(command: str, timeout: float) -> tuple[int, str]:
+    """(exit code, stdout) of a shell command; on timeout its whole process group is killed, so that a child
+    of the shell still holding the output pipe can't keep us waiting."""
+    try:
+        process = subprocess.Popen(
+            command,
+            shell=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise SourceError(f"can't start the command: {exc.strerror}") from None
+    with process:
         try:
-            result = subprocess.run(
-                spec.command, shell=True, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SourceError(f"command timed out after {COMMAND_TIMEOUT:.0f} s") from exc
-        if result.returncode != 0:
-            raise SourceError(f"command exited with code {result.returncode}")
-        text = result.stdout
+            stdout, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_tree(process)
+            process.communicate()
+            raise SourceError(f"command timed out after {timeout:g} s") from None
+    return process.returncode, stdout
+
+
+def read_source(spec: OAuthSourceSpec, timeout: float = COMMAND_TIMEOUT) -> str:
+    """The token `spec` gives now; a command is killed after `timeout` seconds. Blocks: call it from a thread
+    when on an event loop. Raises SourceError."""
+    if spec.command is not None:
+        returncode, text = _run_command(spec.command, timeout)
+        if returncode != 0:
+            raise SourceError(f"command exited with code {returncode}")
     elif spec.file is not None:
         try:
             text = Path(spec.file).expanduser().read_text(encoding="utf-8")
@@ -60,8 +92,9 @@ def read_source(spec: OAuthSourceSpec) -> str:
     if spec.json_path:
         try:
             value = _json_path(json.loads(text), spec.json_path)
-        except ValueError as exc:
-            raise SourceError("the output is not JSON") from exc
+        except ValueError:
+            # Not chained: the JSON error keeps the whole document, token included.
+            raise SourceError("the output is not JSON") from None
         text = value if isinstance(value, str) else ""
     token = text.strip()
     if not token:

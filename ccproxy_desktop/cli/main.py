@@ -9,7 +9,14 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
-from . import demo, model_commands, proxy_commands, usage_commands
+from . import (
+    auth_commands,
+    demo,
+    model_commands,
+    proxy_commands,
+    shell_commands,
+    usage_commands,
+)
 
 __all__ = ["build_parser", "main", "tray_main"]
 
@@ -57,11 +64,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check both config files")
     p.set_defaults(func=proxy_commands.validate)
 
+    p = sub.add_parser(
+        "shell-integration", help="print, install or remove the `claude` shell function that uses the proxy"
+    )
+    p.add_argument("--shell", choices=["bash", "zsh", "fish"], help="default: detected from $SHELL")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--install", action="store_true", help="add it to the shell's rc file")
+    action.add_argument("--uninstall", action="store_true", help="remove it, restoring the rc file")
+    p.set_defaults(func=shell_commands.shell_integration)
+
     p = sub.add_parser("model", help="quick model switch: list | use NAME [--all] | auto")
     p.add_argument("action", choices=["list", "use", "auto"])
     p.add_argument("name", nargs="?", help="a model_name of config.yaml (with `use`)")
     p.add_argument("--all", action="store_true", help="serve every request, not only those no rule matched")
     p.set_defaults(func=model_commands.model)
+
+    auth_commands.add_parser(sub)
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger")
     p.add_argument("--period", choices=["today", "week", "month", "all"], default="today")
@@ -73,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("budget", help="each budget: spent, limit, alerts sent, burn rate")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=usage_commands.budget)
+
 
     p = sub.add_parser(
         "demo", help="the proxy plus a built-in fake provider on loopback: try routing offline"

@@ -54,6 +54,16 @@ class ConfigPaths:
         return self.run_dir / "litellm.config.yaml"
 
     @property
+    def credentials_file(self) -> Path:
+        """Plaintext credentials, used only with `credential_store: file`."""
+        return self.config_dir / "credentials.json"
+
+    @property
+    def credentials_changed(self) -> Path:
+        """Touched by `ccproxy auth` after it changes stored credentials, so a running proxy re-reads them."""
+        return self.config_dir / "credentials.changed"
+
+    @property
     def master_key_file(self) -> Path:
         return self.config_dir / "master.key"
 

@@ -135,6 +135,7 @@ class CCProxySection(_Frozen):
     default_model_passthrough: bool = True
     oat_sources: dict[str, OAuthSourceSpec] = Field(default_factory=dict)
     oauth_refresh_interval: int = Field(default=3600, ge=0)
+    credential_store: Literal["keyring", "file"] = "keyring"
     retry_enabled: bool = True
     retry_max_attempts: int = Field(default=3, ge=1, le=20)
     retry_initial_delay: float = Field(default=1.0, ge=0)

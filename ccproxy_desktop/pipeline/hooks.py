@@ -203,9 +203,10 @@ OAUTH_BETA = "oauth-2025-04-20"
 
 
 class ForwardOAuth(Hook):
-    """For a route to a provider with an OAuth token source (`oat_sources`), sends that token upstream
-    as `Authorization: Bearer` (with the source's user agent and, for Anthropic, the OAuth beta header).
-    A client that itself sent a subscription token (`sk-ant-oat...`) has it forwarded to Anthropic."""
+    """For a route to a provider with a token (stored with `ccproxy auth`, or from `oat_sources`), sends that
+    token upstream: as `Authorization: Bearer` with, for Anthropic, the OAuth beta header; an Anthropic API
+    key (not `sk-ant-oat...`) as `x-api-key`. Adds the source's user agent. A client that itself sent a
+    subscription token (`sk-ant-oat...`) has it forwarded to Anthropic."""
 
     name = "forward_oauth"
     requires = ("route",)
@@ -227,11 +228,14 @@ class ForwardOAuth(Hook):
         if token is None:
             return
         ctx.upstream_api_key = token
-        ctx.upstream_headers["authorization"] = f"Bearer {token}"
-        ctx.notes["oauth_provider"] = provider
+        ctx.notes["credential_provider"] = provider
         agent = self.env.tokens.user_agent_for(provider)
         if agent:
             ctx.upstream_headers["user-agent"] = agent
+        if provider == "anthropic" and not token.startswith("sk-ant-oat"):
+            return  # an API key: LiteLLM sends it as x-api-key
+        ctx.upstream_headers["authorization"] = f"Bearer {token}"
+        ctx.notes["oauth_provider"] = provider
         if provider == "anthropic":
             _merge_beta(ctx, [OAUTH_BETA])
 

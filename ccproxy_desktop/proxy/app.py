@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..auth.sources import StaticTokenStore
+import httpx
+
+from ..auth.claude_import import import_claude_credentials
+from ..auth.manager import CredentialManager
+from ..auth.stores import open_store
 from ..config.loader import ConfigInvalid, Settings, load_settings
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
@@ -38,6 +42,10 @@ METADATA_STORE_SIZE = 10_000
 # Settings a running proxy can't change: (how to read it, what to tell the user).
 _RESTART_ONLY: tuple[tuple[Any, str], ...] = (
     (lambda s: s.server, "the `litellm:` section of ccproxy.yaml (host, port, workers)"),
+    (
+        lambda s: (s.ccproxy.oat_sources, s.ccproxy.oauth_refresh_interval, s.ccproxy.credential_store),
+        "oat_sources/oauth_refresh_interval/credential_store",
+    ),
     (
         lambda s: (s.litellm.litellm_settings, s.litellm.general_settings, s.litellm.router_settings),
         "litellm_settings/general_settings/router_settings in config.yaml",
@@ -129,6 +137,18 @@ class ProxyApp:
         self.token_counter = TokenCounter()
         self.override = OverrideFile(paths.model_override_file)
         self.settings = load_settings(paths)
+        self.proxy_keys = proxy_keys(self.settings)
+        self.store, store_warning = open_store(paths, self.settings.ccproxy.credential_store)
+        self.http = httpx.AsyncClient(timeout=30)
+        self.credentials = CredentialManager(
+            self.store,
+            self.http,
+            sources=self.settings.ccproxy.oat_sources,
+            refresh_interval=self.settings.ccproxy.oauth_refresh_interval,
+            on_failure=self._credential_failed,
+            claude_reader=import_claude_credentials,
+        )
+        self.used_tokens: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.pipeline, self.warnings = self._build(self.settings)
         self.accounting = Accounting(
             self.settings,
@@ -140,6 +160,10 @@ class ProxyApp:
         self.started = time.time()
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        if store_warning:
+            log.warning("credentials: %s", store_warning)
+            self.accounting.ledger.add_event("credential_failure", {"provider": "", "message": store_warning})
 
     def _build(self, settings: Settings) -> tuple[Pipeline, list[ConfigIssue]]:
         return build_pipeline(
@@ -147,34 +171,74 @@ class ProxyApp:
             self.token_counter,
             catalog=self.catalog,
             override=self.override.read,
-            tokens=StaticTokenStore.load(settings.ccproxy.oat_sources),
-            proxy_keys=proxy_keys(settings),
+            tokens=self.credentials,
+            proxy_keys=self.proxy_keys,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Watch the config folder; reloads run on `loop` (the proxy's event loop) so a swap never races a
-        request."""
-        self._loop = loop
-        self._watcher = ConfigWatcher(
-            self.paths.config_dir, {self.paths.ccproxy_yaml.name, self.paths.litellm_yaml.name}, self._changed
-        )
+    async def start(self) -> None:
+        """On the proxy's event loop, before it serves: load credentials, schedule their refreshes, and watch
+        the config folder (reloads run on this loop, so a swap never races a request)."""
+        self._loop = asyncio.get_running_loop()
+        await self.credentials.load()
+        self._refresher = self._loop.create_task(self.credentials.run(), name="credential-refresh")
+        watched = {
+            self.paths.ccproxy_yaml.name,
+            self.paths.litellm_yaml.name,
+            self.paths.credentials_changed.name,
+        }
+        self._watcher = ConfigWatcher(self.paths.config_dir, watched, self._changed)
         self._watcher.start()
 
     def close(self) -> None:
         if self._watcher is not None:
             self._watcher.stop()
+        if self._refresher is not None:
+            self._refresher.cancel()
         self.accounting.close()
 
     def _changed(self, path: Path) -> None:
         if self._loop is None or self._loop.is_closed():
             return
-        future = asyncio.run_coroutine_threadsafe(self._reload_on_loop(), self._loop)
-        future.result(timeout=60)
+        work = (
+            self._reload_credentials() if path == self.paths.credentials_changed else self._reload_on_loop()
+        )
+        asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=60)
+
+    async def _reload_credentials(self) -> None:
+        """`ccproxy auth` changed the store: re-read it and re-plan the refreshes (the refresh loop may be
+        sleeping until a time computed before)."""
+        await self.credentials.load()
+        if self._refresher is not None:
+            self._refresher.cancel()
+        self._refresher = asyncio.get_running_loop().create_task(
+            self.credentials.run(), name="credential-refresh"
+        )
 
     async def _reload_on_loop(self) -> None:
         self.reload()
+
+    # -- credentials -----------------------------------------------------------------------------------
+
+    def _credential_failed(self, provider: str, message: str) -> None:
+        log.warning("credentials for %s: %s", provider or "the secret store", message)
+        self.accounting.ledger.add_event("credential_failure", {"provider": provider, "message": message})
+
+    def used_token(self, request_id: str, provider: str, token: str) -> None:
+        """Remember which of our tokens a request carried (bounded), for a refresh on a 401."""
+        self.used_tokens[request_id] = (provider, token)
+        while len(self.used_tokens) > METADATA_STORE_SIZE:
+            self.used_tokens.popitem(last=False)
+
+    async def unauthorized(self, request_id: str) -> bool:
+        """The provider refused request `request_id` with 401: True if it carried our token and a refreshed
+        one is now available (the request is then retried once)."""
+        used = self.used_tokens.pop(request_id, None)
+        if used is None:
+            return False
+        provider, token = used
+        return await self.credentials.on_unauthorized(provider, token)
 
     # -- reload ----------------------------------------------------------------------------------------
 

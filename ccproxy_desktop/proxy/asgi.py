@@ -5,7 +5,6 @@ Importable by path (`ccproxy_desktop.proxy.asgi:app`) so that each uvicorn worke
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 from litellm.proxy.proxy_server import app as litellm_app
@@ -31,13 +30,10 @@ setup_logging(ConfigPaths.from_env().proxy_log, debug=False)
 _KEYS = _keys()
 
 
-def _started() -> None:
-    proxy_handler_instance.start(asyncio.get_running_loop())
-
-
 app = Guard(
     litellm_app,
-    on_startup=_started,
+    on_startup=proxy_handler_instance.start,
+    on_unauthorized=proxy_handler_instance.unauthorized,
     on_shutdown=proxy_handler_instance.stop,
     keys=lambda: _KEYS,
     allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),

@@ -100,8 +100,9 @@ class Guard:
         allowed_origins: Collection[str] = (),
         allowed_hosts: Collection[str] = LOOPBACK_HOSTS,
         max_body: int = MAX_BODY_BYTES,
-        on_startup: Callable[[], None] | None = None,
+        on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        on_unauthorized: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -110,6 +111,7 @@ class Guard:
         self.max_body = max_body
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
+        self.on_unauthorized = on_unauthorized
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -152,7 +154,18 @@ class Guard:
         body = await self._read_body(receive, send)
         if body is None:
             return
-        await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
+        if self.on_unauthorized is None:
+            await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
+            return
+        first = _HoldUnauthorized(send)
+        await self.app(scope, _replay(body, receive), _AnthropicErrors(first))
+        if first.held is None:
+            return
+        # The provider refused a credential we injected: refresh it once and replay the request once.
+        if first.call_id and await self.on_unauthorized(first.call_id):
+            await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
+        else:
+            await first.release()
 
     def _lifespan_send(self, send: Send) -> Send:
         """Runs `on_startup` once the app has started (on the server's event loop) and `on_shutdown` when it
@@ -160,7 +173,7 @@ class Guard:
 
         async def lifespan_send(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete" and self.on_startup is not None:
-                self.on_startup()
+                await self.on_startup()
             if (
                 message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
                 and self.on_shutdown
@@ -213,6 +226,37 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+class _HoldUnauthorized:
+    """A `send` that passes everything through, except a 401 response, which it holds back (with the
+    LiteLLM call id it names) so the request can be retried with a refreshed credential."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.held: list[Message] | None = None
+        self.call_id: str | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start" and message.get("status") == 401:
+            self.held = [message]
+            self.call_id = next(
+                (
+                    v.decode("latin-1")
+                    for k, v in message.get("headers", [])
+                    if k.lower() == b"x-litellm-call-id"
+                ),
+                None,
+            )
+            return
+        if self.held is not None:
+            self.held.append(message)
+            return
+        await self.send(message)
+
+    async def release(self) -> None:
+        for message in self.held or []:
+            await self.send(message)
 
 
 class _AnthropicErrors:

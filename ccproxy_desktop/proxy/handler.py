@@ -6,7 +6,6 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -56,12 +55,17 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
                 log.warning("config: %s", warning)
         return self._app
 
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Called once the server has started, on its event loop: build the app, watch the config."""
+    async def start(self) -> None:
+        """Called on the server's event loop before it serves: build the app, load credentials, watch the
+        config."""
         try:
-            self.app.start(loop)
+            await self.app.start()
         except ConfigInvalid as exc:  # changed between the server's check and now: requests will say so
             log.error("config invalid at start-up: %s", exc)
+
+    async def unauthorized(self, request_id: str) -> bool:
+        """The guard's hook for a 401 from the provider: refresh our token once if this request used one."""
+        return await self.app.unauthorized(request_id) if self._app is not None else False
 
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
@@ -94,6 +98,9 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
             raise _http_error(budget_reject(over)) from None
         apply_to_litellm(ctx, data)
         app.remember(ctx)
+        provider = ctx.notes.get("credential_provider")
+        if isinstance(provider, str) and ctx.upstream_api_key:
+            app.used_token(ctx.request_id, provider, ctx.upstream_api_key)
         return data
 
     async def async_log_success_event(
