@@ -92,7 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=usage_commands.budget)
 
-
     p = sub.add_parser(
         "demo", help="the proxy plus a built-in fake provider on loopback: try routing offline"
     )
