@@ -15,6 +15,7 @@ from . import (
     model_commands,
     proxy_commands,
     shell_commands,
+    tray_command,
     usage_commands,
 )
 
@@ -91,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("budget", help="each budget: spent, limit, alerts sent, burn rate")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=usage_commands.budget)
+
+    p = sub.add_parser("tray", help="the desktop tray app (no display: runs the proxy in the foreground)")
+    p.set_defaults(func=tray_command.tray)
 
     p = sub.add_parser(
         "demo", help="the proxy plus a built-in fake provider on loopback: try routing offline"

@@ -1,0 +1,359 @@
+"""`TrayApp`: the desktop app's state and actions, and the threads that keep them current.
+
+Threads: pystray's loop owns the main thread (`run`); the `tray-supervisor` thread keeps the proxy up; the
+`tray-ledger-poller` thread reads spend, budgets, events, config and toggles; the `tray-notifier` thread runs
+desktop-notifier's asyncio loop. Menu items and notification buttons call `dispatch`, which runs one action at a
+time and never blocks on the proxy: starting and stopping are requests to the supervisor.
+
+State changes (`update`) rebuild the menu entries, a pure function of the state; the icon's image, tooltip
+and menu are pushed to pystray only when what they show changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
+
+from PIL import Image
+
+from ..config.override import OverrideFile
+from ..config.paths import ConfigPaths, create_private_file
+from ..ledger.budgets import period_window
+from ..ledger.clock import local_now, local_zone
+from ..ledger.store import Ledger
+from ..pipeline.router import ModelChoice
+from .advice import Advice, advice_for_proxy
+from .icons import draw_icon
+from .menu import ALL_ACTIONS, Action, MenuEntry, build_menu, spend_lines, status_line
+from .notifier import Notifier
+from .poller import LedgerPoller
+from .state import AppState, ProxyStatus
+from .supervisor import ProxyPort, Supervisor, Transition
+from .toggles import Toggle
+
+__all__ = ["IconPort", "Opener", "TrayApp", "TrayServices", "tooltip"]
+
+log = logging.getLogger(__name__)
+
+APP_ID = "ccproxy-desktop"
+USAGE_REPORT_FILE = "usage-report.png"
+
+
+class Opener(Protocol):
+    def open(self, path: Path) -> None:
+        """Open with the desktop's default application; raises an exception with a message on failure."""
+        ...
+
+
+class IconPort(Protocol):
+    """The tray icon (pystray in the app, a recording fake in tests). Setters are thread-safe."""
+
+    def set_image(self, image: Image.Image) -> None: ...
+
+    def set_title(self, title: str) -> None: ...
+
+    def refresh_menu(self) -> None: ...
+
+    def run(self, setup: Callable[[], None]) -> None:
+        """Show the icon and run the toolkit's loop on this (the main) thread until `stop`; `setup` runs on
+        another thread once the icon is ready."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+IconFactory = Callable[["TrayApp"], IconPort]
+
+
+@dataclass
+class TrayServices:
+    """The adapters the app drives; tests pass fakes."""
+
+    proxy: ProxyPort
+    ledger: Ledger
+    notifier: Notifier
+    opener: Opener
+    shell: Toggle | None  # None: the user's shell is not supported
+    autostart: Toggle | None  # None: no launch-at-login support here
+
+
+def tooltip(state: AppState) -> str:
+    return f"ccproxy: {status_line(state.proxy)} · {spend_lines(state)[0]}"
+
+
+class TrayApp:
+    def __init__(
+        self,
+        paths: ConfigPaths,
+        services: TrayServices,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = local_now,
+        supervisor_options: dict[str, Any] | None = None,
+        poll_interval: float = 2.0,
+    ) -> None:
+        self.paths = paths
+        self.services = services
+        self._override = OverrideFile(paths.model_override_file)
+        self.actions = frozenset(
+            a
+            for a in ALL_ACTIONS
+            if not (a is Action.TOGGLE_SHELL and services.shell is None)
+            and not (a is Action.TOGGLE_AUTOSTART and services.autostart is None)
+        )
+        self.supervisor = Supervisor(services.proxy, clock, self._proxy_changed, **(supervisor_options or {}))
+        self._lock = threading.Lock()
+        self._state = AppState(proxy=self.supervisor.status)
+        self._entries = build_menu(self._state, self.actions)
+        self.poller = LedgerPoller(
+            paths,
+            services.ledger,
+            on_update=self.update,
+            on_advice=self.advise,
+            toggles=self._read_toggles,
+            now=now,
+            clock=clock,
+            interval=poll_interval,
+        )
+        self._action_lock = threading.Lock()
+        self._icon: IconPort | None = None
+        self._icon_lock = threading.Lock()
+        self._shown: tuple[object, str, tuple[MenuEntry, ...]] | None = None
+        self._quit = threading.Event()
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> AppState:
+        return self._state
+
+    def entries(self) -> tuple[MenuEntry, ...]:
+        """The menu of the current state (pystray's menu reads this each time it is rebuilt)."""
+        return self._entries
+
+    def update(self, **changes: Any) -> None:
+        """Change `AppState` fields (any thread); the icon follows."""
+        with self._lock:
+            new = replace(self._state, **changes)
+            if new == self._state:
+                return
+            self._state = new
+            self._entries = build_menu(new, self.actions)
+        self._show()
+
+    def _show(self) -> None:
+        icon = self._icon
+        if icon is None:
+            return
+        with self._icon_lock:
+            state, entries = self._state, self._entries
+            look = (state.icon_kind, state.budget_ring())
+            title = tooltip(state)
+            shown = self._shown
+            if shown is None or shown[0] != look:
+                icon.set_image(draw_icon(look[0], ring=look[1]))
+            if shown is None or shown[1] != title:
+                icon.set_title(title)
+            if shown is None or shown[2] != entries:
+                icon.refresh_menu()
+            self._shown = (look, title, entries)
+
+    def _read_toggles(self) -> dict[str, Any]:
+        toggles: dict[str, Any] = {}
+        if self.services.shell is not None:
+            toggles["shell_integration"] = self.services.shell.is_on()
+        if self.services.autostart is not None:
+            toggles["launch_at_login"] = self.services.autostart.is_on()
+        return toggles
+
+    def _proxy_changed(self, status: ProxyStatus, transition: Transition) -> None:
+        self.update(proxy=status)
+        advice = advice_for_proxy(status, transition)
+        if advice is not None:
+            self.advise(advice)
+
+    def advise(self, advice: Advice) -> None:
+        """Show `advice` as a notification whose buttons dispatch their actions."""
+        buttons = [(b.label, partial(self.dispatch, b.action, b.argument)) for b in advice.buttons]
+        self.services.notifier.notify(advice.title, advice.message, buttons, kind=advice.kind)
+
+    # -- actions (menu items and notification buttons; any thread) -----------------------------------------
+
+    def dispatch(self, action: Action, argument: str | None = None) -> None:
+        """Run one action; a failure becomes a notification (and a log line), never a crash of the caller."""
+        handlers: dict[Action, Callable[[], None]] = {
+            Action.SWITCH_MODEL: lambda: self.switch_model(argument),
+            Action.START: self.supervisor.request_start,
+            Action.STOP: self.supervisor.request_stop,
+            Action.RESTART: self.supervisor.request_restart,
+            Action.TOGGLE_SHELL: self.toggle_shell_integration,
+            Action.TOGGLE_AUTOSTART: self.toggle_launch_at_login,
+            Action.OPEN_CONFIG: self.open_config_folder,
+            Action.OPEN_LOG: self.open_log,
+            Action.USAGE_REPORT: self.usage_report,
+            Action.QUIT: self.quit,
+        }
+        with self._action_lock:
+            try:
+                handlers[action]()
+            except Exception as exc:  # shown to the user: a menu click must never kill the tray
+                log.exception("tray action %s failed", action.value)
+                self.advise(Advice("action-error", f"{action.value}: failed", str(exc) or type(exc).__name__))
+
+    def switch_model(self, model: str | None) -> None:
+        """The quick model switch (same file as `ccproxy model use NAME` / `auto`): from the next request on."""
+        choice = ModelChoice(model) if model else None
+        self._override.write(choice)
+        self.update(model_choice=choice)
+
+    def toggle_shell_integration(self) -> None:
+        self._toggle(self.services.shell, "shell_integration")
+
+    def toggle_launch_at_login(self) -> None:
+        self._toggle(self.services.autostart, "launch_at_login")
+
+    def _toggle(self, toggle: Toggle | None, field: str) -> None:
+        if toggle is None:
+            return
+        if toggle.is_on():
+            toggle.turn_off()
+        else:
+            toggle.turn_on()
+        self.update(**{field: toggle.is_on()})
+
+    def open_config_folder(self) -> None:
+        self.services.opener.open(self.paths.config_dir)
+
+    def open_log(self) -> None:
+        if not self.paths.proxy_log.exists():
+            create_private_file(self.paths.proxy_log, "")
+        self.services.opener.open(self.paths.proxy_log)
+
+    def usage_report(self) -> None:
+        self.services.opener.open(self.render_usage_report())
+
+    def render_usage_report(self) -> Path:
+        """This month's spend per day and model (`ccproxy usage --period month --chart`), as a PNG in run/."""
+        from ..ledger.chart import render_spend_chart  # fonts and all: only when asked for
+
+        now = local_now()
+        since = period_window("month", now).start.timestamp()
+        days = self.services.ledger.daily_spend_by_model(since, local_zone())
+        path = self.paths.run_dir / USAGE_REPORT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        render_spend_chart(days, path, title=f"Spend per day by model, {now:%B %Y}")
+        return path
+
+    def quit(self) -> None:
+        """Close the tray; `run` then stops the proxy if the tray started it."""
+        self._quit.set()
+        icon = self._icon
+        if icon is not None:
+            icon.stop()
+
+    # -- lifecycle (main thread) ---------------------------------------------------------------------------
+
+    def run(self, icon_factory: IconFactory) -> int:
+        """Show the tray until Quit (this thread runs the toolkit), then shut everything down."""
+        self.poller.prime()
+        self.poller.poll()  # the first menu already shows models, spend and toggles
+        self.attach(icon_factory(self))
+        assert self._icon is not None
+
+        def setup() -> None:
+            self.poller.start()
+            self.supervisor.start()
+
+        try:
+            if not self._quit.is_set():
+                self._icon.run(setup)
+        finally:
+            self.shutdown()
+        return 0
+
+    def attach(self, icon: IconPort) -> None:
+        """Show the current state on `icon` from now on."""
+        self._icon = icon
+        self._show()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop the threads and, if the tray started it, the proxy. A proxy start in progress is waited for
+        (then stopped): leaving it would leave a proxy nobody owns."""
+        self._quit.set()
+        self.poller.stop()
+        if self.supervisor.status.phase == "starting":
+            log.info("waiting for the proxy start in progress to end, to stop it")
+        self.supervisor.shutdown(timeout)
+        self.services.notifier.close()
+        self.services.ledger.close()
+
+
+class PystrayIcon:
+    """`IconPort` on pystray (backend chosen beforehand: see `backend.prepare_backend`)."""
+
+    def __init__(self, app: TrayApp) -> None:
+        self._glib = os.environ.get("PYSTRAY_BACKEND") in ("gtk", "appindicator")
+        if self._glib:
+            import gi
+
+            gi.require_version("GLib", "2.0")
+            from gi.repository import GLib
+
+            GLib.set_prgname(APP_ID)  # the menu's X windows are WM_CLASS ccproxy-desktop
+        import pystray
+
+        from .menu import to_pystray
+
+        state = app.state
+        self._icon = pystray.Icon(
+            APP_ID,
+            draw_icon(state.icon_kind, ring=state.budget_ring()),
+            tooltip(state),
+            menu=to_pystray(app.entries, app.dispatch),
+        )
+        self._on_signal = app.quit
+
+    def set_image(self, image: Image.Image) -> None:
+        self._icon.icon = image
+
+    def set_title(self, title: str) -> None:
+        self._icon.title = title
+
+    def refresh_menu(self) -> None:
+        self._icon.update_menu()
+
+    def run(self, setup: Callable[[], None]) -> None:
+        def ready(icon: Any) -> None:
+            icon.visible = True
+            if self._glib:
+                self._quit_on_glib_signals()
+            setup()
+
+        if not self._glib:  # the toolkit's loop leaves Python's signal handling alone
+            signal.signal(signal.SIGTERM, lambda *_: self._on_signal())
+        self._icon.run(ready)
+
+    def stop(self) -> None:
+        self._icon.stop()
+
+    def _quit_on_glib_signals(self) -> None:
+        """SIGTERM/SIGINT/SIGHUP quit cleanly (stopping the proxy the tray started) instead of killing the
+        process. Under a GLib loop the handler must be GLib's: a Python handler would run only once the loop
+        returns, and pystray's gtk backend resets SIGINT to the default (kill) when its loop starts."""
+        from gi.repository import GLib
+
+        def handler(*_: Any) -> bool:
+            self._on_signal()
+            return True
+
+        for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            GLib.unix_signal_add(GLib.PRIORITY_HIGH, number, handler)

@@ -1,0 +1,257 @@
+"""The tray menu as data: `build_menu(state, actions)` is a pure function of the app state; `to_pystray` turns it
+into a pystray menu whose items run `dispatch(action, argument)`.
+
+Layout (informational lines are disabled items, so the first item a keyboard reaches is always the Model menu):
+
+    Running on 127.0.0.1:4000
+    Today $1.23 of $10.00 · Month $20.10
+    ───
+    Model: Auto (rules)  ▸  (•) Auto (rules)  ( ) default  ( ) background ...
+    ───
+    Start proxy / Stop proxy / Restart proxy
+    ───
+    [x] Shell integration
+    [x] Launch at login
+    ───
+    Open config folder / Open log / Usage report
+    ───
+    Quit
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from ..ledger.budgets import BudgetStatus
+from .state import AppState, ProxyStatus
+
+__all__ = [
+    "ALL_ACTIONS",
+    "SEPARATOR",
+    "Action",
+    "Dispatch",
+    "MenuEntry",
+    "build_menu",
+    "find_entry",
+    "spend_lines",
+    "status_line",
+    "to_pystray",
+]
+
+MAX_REASON_CHARS = 70
+
+
+class Action(StrEnum):
+    """What a menu item (or a notification button) asks the app to do."""
+
+    SWITCH_MODEL = "switch-model"  # argument: a model_name, or None for automatic routing
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    TOGGLE_SHELL = "toggle-shell"
+    TOGGLE_AUTOSTART = "toggle-autostart"
+    OPEN_CONFIG = "open-config"
+    OPEN_LOG = "open-log"
+    USAGE_REPORT = "usage-report"
+    QUIT = "quit"
+
+
+ALL_ACTIONS: frozenset[Action] = frozenset(Action)
+
+Dispatch = Callable[[Action, str | None], None]
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    """One menu line. `checked` None: not a check item; `radio` draws a checked item as a radio button."""
+
+    label: str = ""
+    action: Action | None = None
+    argument: str | None = None
+    checked: bool | None = None
+    enabled: bool = True
+    radio: bool = False
+    submenu: tuple[MenuEntry, ...] = ()
+    separator: bool = False
+
+
+SEPARATOR = MenuEntry(separator=True)
+
+
+def _money(usd: float) -> str:
+    return f"${usd:,.2f}"
+
+
+def status_line(proxy: ProxyStatus) -> str:
+    address = proxy.address or "?"
+    if proxy.phase == "running":
+        return f"Running on {address}"
+    if proxy.phase == "degraded":
+        return f"Running on {address} (not answering)"
+    if proxy.phase == "starting":
+        return "Restarting…" if proxy.attempt else "Starting…"
+    if proxy.phase == "restarting":
+        return f"Down, restarting (attempt {proxy.attempt + 1})…"
+    if proxy.phase == "error":
+        reason = (proxy.reason or "unknown").strip().splitlines()[0] if proxy.reason else "unknown"
+        if len(reason) > MAX_REASON_CHARS:
+            reason = reason[: MAX_REASON_CHARS - 1] + "…"
+        return f"Error: {reason}"
+    return "Stopped"
+
+
+def _budget_line(budget: BudgetStatus) -> str:
+    line = f"{budget.name}: {_money(budget.spent_usd)} of {_money(budget.limit_usd)} ({budget.percent:.0f}%)"
+    if budget.blocking and budget.spent_usd >= budget.limit_usd:
+        line += ", blocking"
+    return line
+
+
+def spend_lines(state: AppState) -> list[str]:
+    """ "Today $1.23 of $10.00 · Month $20.10", then one line per budget the first line does not show."""
+    if state.spend is None:
+        return ["Spend: unavailable"]
+    day, month = state.day_budget(), state.month_budget()
+    today = f"Today {_money(state.spend.today_usd)}"
+    if day is not None:
+        today += f" of {_money(day.limit_usd)}"
+    this_month = f"Month {_money(state.spend.month_usd)}"
+    if month is not None:
+        this_month += f" of {_money(month.limit_usd)}"
+    shown = {b.name for b in (day, month) if b is not None}
+    return [f"{today} · {this_month}"] + [_budget_line(b) for b in state.spend.budgets if b.name not in shown]
+
+
+def _model_menu(state: AppState) -> MenuEntry:
+    choice = state.model_choice
+    current = "Auto (rules)" if choice is None else choice.model
+    if choice is not None and choice.force_all:
+        current += " (all requests)"
+    items = [MenuEntry("Auto (rules)", Action.SWITCH_MODEL, None, checked=choice is None, radio=True)]
+    items += [
+        MenuEntry(
+            name,
+            Action.SWITCH_MODEL,
+            name,
+            checked=choice is not None and choice.model == name,
+            radio=True,
+        )
+        for name in state.models
+    ]
+    if choice is not None and choice.model not in state.models:
+        # The switch names a model config.yaml no longer has: the proxy ignores it, the menu says so.
+        items.append(
+            MenuEntry(f"{choice.model} (not in config.yaml)", checked=True, radio=True, enabled=False)
+        )
+    return MenuEntry(f"Model: {current}", submenu=tuple(items))
+
+
+def _proxy_controls(proxy: ProxyStatus) -> list[MenuEntry]:
+    phase = proxy.phase
+    return [
+        MenuEntry("Start proxy", Action.START, enabled=phase in ("stopped", "error", "restarting")),
+        MenuEntry(
+            "Stop proxy", Action.STOP, enabled=phase in ("running", "degraded", "starting", "restarting")
+        ),
+        MenuEntry("Restart proxy", Action.RESTART, enabled=phase in ("running", "degraded")),
+    ]
+
+
+def build_menu(state: AppState, actions: Collection[Action] = ALL_ACTIONS) -> tuple[MenuEntry, ...]:
+    """The menu for `state`. `actions` are those this app can perform here (e.g. no shell integration for an
+    unsupported shell): entries for other actions are left out."""
+    entries: list[MenuEntry] = [MenuEntry(status_line(state.proxy), enabled=False)]
+    entries += [MenuEntry(line, enabled=False) for line in spend_lines(state)]
+    entries.append(SEPARATOR)
+    if Action.SWITCH_MODEL in actions:
+        entries += [_model_menu(state), SEPARATOR]
+    entries += [e for e in _proxy_controls(state.proxy) if e.action in actions]
+    entries.append(SEPARATOR)
+    if Action.TOGGLE_SHELL in actions:
+        entries.append(MenuEntry("Shell integration", Action.TOGGLE_SHELL, checked=state.shell_integration))
+    if Action.TOGGLE_AUTOSTART in actions:
+        entries.append(MenuEntry("Launch at login", Action.TOGGLE_AUTOSTART, checked=state.launch_at_login))
+    entries.append(SEPARATOR)
+    for label, action in (
+        ("Open config folder", Action.OPEN_CONFIG),
+        ("Open log", Action.OPEN_LOG),
+        ("Usage report", Action.USAGE_REPORT),
+    ):
+        if action in actions:
+            entries.append(MenuEntry(label, action))
+    entries += [SEPARATOR, MenuEntry("Quit", Action.QUIT)]
+    return _tidy(entries)
+
+
+def _tidy(entries: list[MenuEntry]) -> tuple[MenuEntry, ...]:
+    """No separator at either end or next to another (left when a group is empty)."""
+    tidy: list[MenuEntry] = []
+    for entry in entries:
+        if entry.separator and (not tidy or tidy[-1].separator):
+            continue
+        tidy.append(entry)
+    while tidy and tidy[-1].separator:
+        tidy.pop()
+    return tuple(tidy)
+
+
+def _walk(entries: tuple[MenuEntry, ...]) -> Iterator[MenuEntry]:
+    for entry in entries:
+        yield entry
+        yield from _walk(entry.submenu)
+
+
+def find_entry(
+    entries: tuple[MenuEntry, ...], action: Action, argument: str | None = None
+) -> MenuEntry | None:
+    """The entry (submenus included) that runs `action` with `argument`."""
+    return next((e for e in _walk(entries) if e.action == action and e.argument == argument), None)
+
+
+# -- pystray adapter ------------------------------------------------------------------------------------------
+
+
+def to_pystray(current: Callable[[], tuple[MenuEntry, ...]], dispatch: Dispatch) -> Any:
+    """A `pystray.Menu` showing `current()` (the entries of the app's current state).
+
+    The menu is dynamic: pystray asks for its items each time the backend builds it (at `icon.update_menu()`),
+    so structure (models, budget lines) follows the state; an item's `checked` and `enabled` are callables that
+    read the current entry with the same action, so an item object a backend keeps shows current values too.
+    Clicking an item dispatches the action the item showed. pystray must be importable (backend chosen).
+    """
+    import pystray
+
+    def state_of(entry: MenuEntry, attribute: str) -> Callable[[Any], Any]:
+        def read(_item: Any) -> Any:
+            found = find_entry(current(), entry.action, entry.argument) if entry.action else None
+            return getattr(found or entry, attribute)
+
+        return read
+
+    def activate(entry: MenuEntry) -> Callable[[Any, Any], None]:
+        def run(_icon: Any, _item: Any) -> None:
+            if entry.action is not None:
+                dispatch(entry.action, entry.argument)
+
+        return run
+
+    def item(entry: MenuEntry) -> Any:
+        if entry.separator:
+            return pystray.Menu.SEPARATOR
+        if entry.submenu:
+            return pystray.MenuItem(entry.label, menu(lambda: entry.submenu), enabled=entry.enabled)
+        return pystray.MenuItem(
+            entry.label,
+            activate(entry),
+            checked=state_of(entry, "checked") if entry.checked is not None else None,
+            radio=entry.radio,
+            enabled=state_of(entry, "enabled"),
+        )
+
+    def menu(entries: Callable[[], tuple[MenuEntry, ...]]) -> Any:
+        return pystray.Menu(lambda: tuple(item(e) for e in entries()))
+
+    return menu(current)

@@ -1,0 +1,201 @@
+"""The `tray-ledger-poller` thread: every `interval` seconds, what the tray shows from files.
+
+- the ledger (written by the proxy): new events since the last one seen (`advice_for_events`), spend today and
+  this month, every budget's status, and repeated request failures. Queries run only when the ledger's files
+  changed (or every `refresh` seconds, for the day's roll-over and the burn rate), so an idle tray does no SQL;
+- the config files (models, budgets, prices): reloaded when their mtime changes; an invalid edit keeps the last
+  good settings (the proxy reports the error as a `config_error` event);
+- the quick model switch and the toggles (shell integration, launch at login), which the CLI may change too.
+Events present when the tray starts are not announced again: polling starts after the newest one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from ..config.loader import ConfigInvalid, Settings, load_settings
+from ..config.override import OverrideFile
+from ..config.paths import ConfigPaths
+from ..ledger.budgets import period_window
+from ..ledger.schema import LedgerError
+from ..ledger.store import Ledger
+from ..proxy.budget_view import budget_statuses
+from .advice import Advice, advice_for_events, advice_for_request_failures, cheaper_model
+from .prices import ModelPrices
+from .state import Spend
+
+__all__ = ["LedgerPoller", "switchable_models"]
+
+log = logging.getLogger(__name__)
+
+Stamp = tuple[tuple[int, int] | None, ...]
+
+
+def switchable_models(settings: Settings) -> tuple[str, ...]:
+    """The model_names of config.yaml a user can switch to, wildcard patterns left out (as `ccproxy model list`)."""
+    return tuple(name for name in settings.litellm.model_names() if "*" not in name)
+
+
+def _stamp(*paths: os.PathLike[str]) -> Stamp:
+    stamps: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((stat.st_mtime_ns, stat.st_size))
+    return tuple(stamps)
+
+
+class LedgerPoller:
+    def __init__(
+        self,
+        paths: ConfigPaths,
+        ledger: Ledger,
+        *,
+        on_update: Callable[..., None],
+        on_advice: Callable[[Advice], None],
+        toggles: Callable[[], dict[str, Any]] = dict,
+        now: Callable[[], datetime],
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 2.0,
+        refresh: float = 60.0,
+        failure_threshold: int = 5,
+        failure_window: float = 120.0,
+    ) -> None:
+        """`on_update(**changes)` gets `AppState` fields; `on_advice` each notification to show; `toggles()`
+        returns the toggles' current values as `AppState` fields."""
+        self._paths = paths
+        self._ledger = ledger
+        self._on_update = on_update
+        self._on_advice = on_advice
+        self._toggles = toggles
+        self._now = now
+        self._clock = clock
+        self.interval = interval
+        self._refresh = refresh
+        self._failure_threshold = failure_threshold
+        self._failure_window = failure_window
+        self._override = OverrideFile(paths.model_override_file)
+        self._settings: Settings | None = None
+        self._config_stamp: Stamp | None = None
+        self._ledger_stamp: Stamp | None = None
+        self._queried_at = -float("inf")
+        self._last_event_id = 0
+        self._failing = False
+        self._ledger_problem: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def settings(self) -> Settings | None:
+        return self._settings
+
+    def prime(self) -> None:
+        """Skip the events already in the ledger: only those written from now on become notifications."""
+        try:
+            events = self._ledger.events(0)
+        except LedgerError as exc:
+            log.warning("ledger not readable yet: %s", exc)
+            return
+        self._last_event_id = events[-1].id if events else 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tray-ledger-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:  # the poller must outlive one bad poll; logged with its traceback
+                log.exception("tray poll failed")
+            self._stop.wait(self.interval)
+
+    def poll(self) -> None:
+        """One round: config, switch and toggles, then the ledger if it changed."""
+        changes: dict[str, Any] = {}
+        self._reload_config(changes)
+        changes["model_choice"] = self._override.read()
+        changes.update(self._toggles())
+        self._read_ledger(changes)
+        self._on_update(**changes)
+
+    def _reload_config(self, changes: dict[str, Any]) -> None:
+        stamp = _stamp(self._paths.ccproxy_yaml, self._paths.litellm_yaml)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            settings = load_settings(self._paths)
+        except ConfigInvalid as exc:
+            log.warning("config invalid, the tray keeps the last good one: %s", exc)
+            return
+        self._settings = settings
+        self._ledger_stamp = None  # budgets may have changed: query again
+        changes["models"] = switchable_models(settings)
+        changes["scoped_budgets"] = frozenset(
+            b.name for b in settings.ccproxy.budgets if b.model is not None or b.user is not None
+        )
+
+    def _read_ledger(self, changes: dict[str, Any]) -> None:
+        stamp = _stamp(
+            self._paths.ledger_db, self._paths.ledger_db.with_name(self._paths.ledger_db.name + "-wal")
+        )
+        due = self._clock() - self._queried_at >= self._refresh
+        if stamp == self._ledger_stamp and not due:
+            return
+        try:
+            events = self._ledger.events(self._last_event_id)
+            spend = self._spend()
+            health = self._ledger.health(time.time() - self._failure_window)
+        except LedgerError as exc:
+            if str(exc) != self._ledger_problem:
+                self._ledger_problem = str(exc)
+                log.warning("ledger not readable: %s", exc)
+            changes["spend"] = None
+            return
+        self._ledger_problem = None
+        self._ledger_stamp = stamp
+        self._queried_at = self._clock()
+        changes["spend"] = spend
+        if events:
+            self._last_event_id = events[-1].id
+            for advice in advice_for_events(events, self._cheaper):
+                self._on_advice(advice)
+        failing = health.requests_failed >= self._failure_threshold
+        if failing and not self._failing:
+            self._on_advice(
+                advice_for_request_failures(
+                    health.requests_failed, health.requests_total, self._failure_window
+                )
+            )
+        self._failing = failing
+
+    def _spend(self) -> Spend:
+        moment = self._now()
+        today = self._ledger.spend(period_window("day", moment).start.timestamp())
+        month = self._ledger.spend(period_window("month", moment).start.timestamp())
+        budgets = tuple(budget_statuses(self._settings, self._ledger, self._now)) if self._settings else ()
+        return Spend(today, month, budgets)
+
+    def _cheaper(self) -> str | None:
+        """The model a budget alert's button offers (see `cheaper_model`); reads prices only when asked."""
+        if self._settings is None:
+            return None
+        models = switchable_models(self._settings)
+        choice = self._override.read()
+        current = choice.model if choice is not None else ("default" if "default" in models else None)
+        return cheaper_model(models, current, ModelPrices(self._settings).price)

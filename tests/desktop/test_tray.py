@@ -1,0 +1,296 @@
+"""The real tray, end to end: `ccproxy tray` in the desktop session, with a real proxy on the fake provider.
+
+One tray process serves the module (starting the proxy takes tens of seconds); the tests run in file order,
+as a person would use it: the icon docks and its menu opens; the Model menu switches the model the next request
+goes to; a budget crossing becomes a notification with a "Switch to" button; a proxy stopped from outside is
+announced and restarted; Quit stops the proxy the tray started. Screenshots for docs/desktop.md are saved on the
+way (docs/images/). Run: `bash tests/desktop-session.sh python3 -m pytest tests/desktop -q`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TypeVar
+
+import anthropic
+import pytest
+from PIL import Image
+
+from ccproxy_desktop.config.loader import load_settings
+from ccproxy_desktop.config.override import OverrideFile
+from ccproxy_desktop.config.paths import ConfigPaths
+from ccproxy_desktop.desktop.icons import FILL
+from ccproxy_desktop.desktop.poller import switchable_models
+from ccproxy_desktop.pipeline.router import ModelChoice
+from ccproxy_desktop.proxy.control import ProxyControl, ProxyState
+from ccproxy_desktop.proxy.keys import read_master_key
+from ccproxy_desktop.testing.configs import free_port, write_fake_config
+from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider, UsageOverride
+
+if TYPE_CHECKING:
+    from conftest import Box, BusMonitor, Desktop
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGES = REPO / "docs" / "images"
+APP_ID = "ccproxy-desktop"  # the tray's GTK program name: its menus' WM_CLASS
+PROXY_START_S = 150.0  # LiteLLM's import takes 20-40 s on a small machine, more under load
+TRAY_START_S = 30.0
+REQUESTED = "claude-sonnet-5"  # matches no rule: the switch decides where it goes
+SWITCH_TO = "think"  # the model the menu test picks: the dearest, so the budget test offers a cheaper one
+
+# USD per million tokens. The daily budget of $1 is crossed by one `think` request of 20,000 output tokens.
+PRICING = {
+    "default": {"input": 3.0, "output": 15.0},
+    "think": {"input": 15.0, "output": 75.0},
+    "background": {"input": 1.0, "output": 5.0},
+}
+
+
+def poll(predicate: Callable[[], T | None], what: str, timeout: float) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Tray:
+    """The `ccproxy tray` process under test and the world around it."""
+
+    process: subprocess.Popen[bytes]
+    output: Path
+    paths: ConfigPaths
+    provider: FakeProvider
+
+    @property
+    def control(self) -> ProxyControl:
+        return ProxyControl(self.paths)
+
+    def alive(self) -> None:
+        code = self.process.poll()
+        assert code is None, f"the tray exited with {code}:\n{self.output.read_text()[-3000:]}"
+
+    def healthy_proxy(self) -> ProxyState | None:
+        self.alive()
+        state = self.control.state()
+        return state if state is not None and self.control.healthy(state.url, timeout=1.0) else None
+
+    def client(self) -> anthropic.Anthropic:
+        state = poll(self.healthy_proxy, "the proxy to answer", PROXY_START_S)
+        key = read_master_key(self.paths)  # the keyring holds it in this session, else master.key
+        assert key, "no master key"
+        return anthropic.Anthropic(base_url=state.url, api_key=key, max_retries=0, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tray_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tray]:
+    folder = tmp_path_factory.mktemp("tray")
+    with FakeProvider() as provider:
+        paths = write_fake_config(
+            folder / "config",
+            provider.base_url,
+            free_port(),
+            ccproxy={
+                "hooks": ["extract_session_id", "rule_evaluator", "model_router"],
+                "rules": [
+                    {"name": "background", "rule": "MatchModelRule", "params": [{"model_name": "haiku"}]}
+                ],
+                "pricing": PRICING,
+                "budgets": [{"name": "daily", "limit_usd": 1.0, "period": "day"}],
+            },
+        )
+        assert ProxyControl(paths).state() is None  # the tray must start its own proxy
+        output = folder / "tray.log"
+        with output.open("wb") as sink:
+            process = _launch_tray(paths, sink)
+        tray = Tray(process, output, paths, provider)
+        try:
+            yield tray
+        finally:
+            if process.poll() is None:
+                process.terminate()  # quits cleanly: stops the proxy it started
+                process.wait(timeout=60)
+            ProxyControl(paths).stop()  # whatever is left, e.g. after a failure mid-test
+
+
+def _launch_tray(paths: ConfigPaths, sink: IO[bytes]) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "ccproxy_desktop.cli.main",
+        "--config-dir",
+        str(paths.config_dir),
+        "tray",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def tray(tray_process: Tray, desktop: Desktop) -> Tray:
+    """The tray, docked and with its proxy answering."""
+    poll(tray_process.healthy_proxy, "the proxy the tray started to answer", PROXY_START_S)
+    icon_pixels(desktop, tray_process, ("running", "warning"))  # warning: past a budget alert
+    return tray_process
+
+
+def icon_pixels(desktop: Desktop, tray: Tray, kinds: tuple[str, ...] = ("running",)) -> list[tuple[int, int]]:
+    """The icon's pixels in the tray area, once it shows one of `kinds` (its disc is drawn in FILL[kind])."""
+
+    def docked() -> list[tuple[int, int]] | None:
+        tray.alive()
+        shot = desktop.screenshot(tray.output.with_name("screen.png"))
+        area = desktop.tray_area()
+        for kind in kinds:
+            pixels = desktop.pixels_of_colour(shot, FILL[kind], area)  # type: ignore[index]
+            if len(pixels) >= 40:
+                return pixels
+        return None
+
+    return desktop.wait_until(docked, f"the {'/'.join(kinds)} icon in the tray", timeout=TRAY_START_S)
+
+
+def centre(pixels: list[tuple[int, int]]) -> tuple[int, int]:
+    return sum(x for x, _ in pixels) // len(pixels), sum(y for _, y in pixels) // len(pixels)
+
+
+def open_menu(desktop: Desktop, tray: Tray) -> list[Box]:
+    desktop.click(centre(icon_pixels(desktop, tray, ("running", "warning"))), button=3)
+    return desktop.wait_until(lambda: desktop.windows(APP_ID), "the tray menu to open")
+
+
+def menu_closed(desktop: Desktop) -> bool:
+    return not desktop.windows(APP_ID)
+
+
+def save_crop(desktop: Desktop, tray: Tray, boxes: list[Box], name: str, margin: int = 12) -> Path:
+    """A screenshot of the region around `boxes` (and the tray icon), for the docs."""
+    shot = desktop.screenshot(tray.output.with_name(f"full-{name}"))
+    area = desktop.tray_area()
+    left = max(min(b.left for b in [*boxes, area]) - margin, 0)
+    top = max(min(b.top for b in [*boxes, area]) - margin, 0)
+    right = min(max(b.right for b in [*boxes, area]) + margin, shot.width)
+    bottom = min(max(b.bottom for b in [*boxes, area]) + margin, shot.height)
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    target = IMAGES / name
+    shot.crop((left, top, right, bottom)).save(target, optimize=True)
+    return target
+
+
+def test_the_icon_docks_and_its_menu_opens(tray: Tray, desktop: Desktop) -> None:
+    state = tray.control.state()
+    assert state is not None
+    # `ccproxy tray` handed over to the lean tray process (same pid), whose GTK skipped OpenGL (Mesa, LLVM).
+    cmdline = Path(f"/proc/{tray.process.pid}/cmdline").read_bytes().split(b"\0")
+    assert cmdline[1:3] == [b"-m", b"ccproxy_desktop.desktop"]
+    assert b"libLLVM" not in Path(f"/proc/{tray.process.pid}/maps").read_bytes()
+    pixels = icon_pixels(desktop, tray)
+    area = desktop.tray_area()
+    assert all(area.left <= x < area.right and area.top <= y < area.bottom for x, y in pixels)
+
+    menus = open_menu(desktop, tray)
+    desktop.press("Down", "Right")  # into the Model menu: it opens on "Auto (rules)"
+    menus = desktop.wait_until(
+        lambda: len(desktop.windows(APP_ID)) == 2 and desktop.windows(APP_ID), "the submenu"
+    )
+    path = save_crop(desktop, tray, menus, "tray-menu.png")
+    with Image.open(path) as image:
+        assert image.width > 200 and image.height > 200
+    desktop.press("Escape", "Escape")
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close")
+
+
+def test_the_model_menu_switches_the_model_of_the_next_request(tray: Tray, desktop: Desktop) -> None:
+    models = ["Auto (rules)", *switchable_models(load_settings(tray.paths))]
+    open_menu(desktop, tray)
+    desktop.press("Down", "Right")  # the Model menu, opened on its first item
+    desktop.wait_until(lambda: len(desktop.windows(APP_ID)) == 2, "the Model submenu")
+    desktop.press(*["Down"] * models.index(SWITCH_TO), "Return")
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close after the choice")
+
+    override = OverrideFile(tray.paths.model_override_file)
+    desktop.wait_until(
+        lambda: override.read() == ModelChoice(SWITCH_TO), f"the switch to {SWITCH_TO} to be written"
+    )
+    tray.provider.clear()
+    tray.client().messages.create(
+        model=REQUESTED, max_tokens=64, messages=[{"role": "user", "content": "hello"}]
+    )
+    [request] = tray.provider.requests
+    assert isinstance(request.json, dict)
+    assert request.json["model"] == "claude-opus-4-8"  # `think`'s provider model, not the one asked for
+
+
+def test_a_budget_crossing_is_a_notification_with_a_cheaper_model_button(
+    tray: Tray, desktop: Desktop, notifications_bus: BusMonitor
+) -> None:
+    assert OverrideFile(tray.paths.model_override_file).read() == ModelChoice(SWITCH_TO)
+    tray.provider.scenario.push(Behaviour(usage=UsageOverride(input_tokens=1000, output_tokens=20_000)))
+    tray.client().messages.create(
+        model=REQUESTED, max_tokens=64, messages=[{"role": "user", "content": "spend"}]
+    )  # $1.52 of the daily $1.00: 75%, 90% and 100% crossed at once
+
+    call = notifications_bus.wait_for("member=Notify", 'string "Budget daily reached"', timeout=20)
+    assert 'string "ccproxy-desktop"' in call  # the app name
+    assert 'string "Switch to background"' in call, f"no switch button among the actions:\n{call}"
+    assert "spent today" in call  # the alert's own sentence
+    shown = desktop.wait_until(lambda: desktop.windows("Dunst"), "dunst to show the notification")
+    path = save_crop(desktop, tray, shown, "notification.png")
+    assert path.exists()
+    # One notification for the three thresholds crossed by one request.
+    assert sum("member=Notify" in m and "Budget daily" in m for m in notifications_bus.messages()) == 1
+
+
+def test_a_proxy_stopped_from_outside_is_announced_and_restarted(
+    tray: Tray, notifications_bus: BusMonitor
+) -> None:
+    before = tray.control.state()
+    assert before is not None
+    stopped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ccproxy_desktop.cli.main",
+            "--config-dir",
+            str(tray.paths.config_dir),
+            "stop",
+        ],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert stopped.returncode == 0, stopped.stderr
+    notifications_bus.wait_for("member=Notify", 'string "Proxy down"', timeout=20)
+
+    def restarted() -> ProxyState | None:
+        state = tray.healthy_proxy()
+        return state if state is not None and state.pid != before.pid else None
+
+    after = poll(restarted, "the tray to restart the proxy", PROXY_START_S)
+    assert after.url == before.url
+    notifications_bus.wait_for("member=Notify", 'string "Proxy back"', timeout=20)
+    tray.client().messages.create(
+        model=REQUESTED, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    )
+
+
+def test_quit_stops_the_proxy_the_tray_started(tray: Tray, desktop: Desktop) -> None:
+    open_menu(desktop, tray)
+    desktop.press("Up", "Return")  # from the bottom: Quit
+    assert tray.process.wait(timeout=60) == 0, tray.output.read_text()[-3000:]
+    assert tray.control.state() is None

@@ -1,0 +1,260 @@
+"""The tray app on fakes and a real ledger: what the poller shows and announces, and what actions do."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+from PIL import Image
+
+from ccproxy_desktop.config.override import OverrideFile
+from ccproxy_desktop.desktop.menu import Action, find_entry
+from ccproxy_desktop.ledger.budgets import period_window
+from ccproxy_desktop.ledger.clock import local_now
+from ccproxy_desktop.ledger.records import RequestRecord, TokenUsage
+from ccproxy_desktop.pipeline.router import ModelChoice
+
+if TYPE_CHECKING:
+    from conftest import World
+
+RECORD = RequestRecord(
+    request_id="",
+    ts=0.0,
+    label="default",
+    requested_model="claude-sonnet-4-5",
+    routed_model="default",
+    provider_model="anthropic/claude-sonnet-5",
+    usage=TokenUsage(input=100, output=10),
+    cost_usd=1.0,
+)
+
+
+def record(world: World, count: int = 1, **fields: object) -> None:
+    for i in range(count):
+        rid = f"r-{time.monotonic_ns()}-{i}"
+        world.ledger.record(replace(RECORD, request_id=rid, ts=time.time(), **fields))  # type: ignore[arg-type]
+    assert world.ledger.flush()
+
+
+def daily_alert(world: World, fraction: float) -> None:
+    key = period_window("day", local_now()).key
+    message = f"Budget daily: ${fraction * 10:.2f} of $10.00 ({fraction:.0%}) spent today. At this rate you reach the limit at 16:40."
+    assert world.ledger.claim_alert(
+        "daily", key, fraction, {"budget": "daily", "fraction": fraction, "message": message}
+    )
+
+
+def test_the_first_menu_shows_models_budgets_and_toggles(started: World) -> None:
+    state = started.app.state
+    assert state.models == ("default", "background", "think", "token_count", "web_search")  # no wildcard
+    assert state.scoped_budgets == frozenset({"thinking"})
+    labels = [e.label for e in started.app.entries()]
+    assert "Today $0.00 of $10.00 · Month $0.00 of $100.00" in labels
+    assert "thinking: $0.00 of $5.00 (0%)" in labels
+    assert started.icon.menu_refreshes == 1 and len(started.icon.images) == 1
+
+
+def test_spend_and_alerts_reach_the_menu_and_the_icon(started: World) -> None:
+    record(started, 3, cost_usd=2.5)  # $7.50 of the daily $10
+    daily_alert(started, 0.75)
+    started.app.poller.poll()
+    state = started.app.state
+    assert state.spend is not None and state.spend.today_usd == pytest.approx(7.5)
+    assert "Today $7.50 of $10.00 · Month $7.50 of $100.00" in [e.label for e in started.app.entries()]
+    assert state.icon_kind == "stopped"  # the proxy is not running (the supervisor did not run)
+    started.app.update(proxy=replace(state.proxy, phase="running", url="http://127.0.0.1:4000"))
+    assert started.app.state.icon_kind == "warning"  # past the first alert
+    image = started.icon.images[-1]
+    assert image.getpixel((32, 13))[:3] == pytest.approx((240, 162, 2), abs=40)  # amber disc
+
+
+def test_events_from_before_the_start_are_not_announced_again(world: World) -> None:
+    daily_alert(world, 0.75)
+    world.ledger.add_event("config_error", {"issues": ["x"], "message": "old error"})
+    world.app.poller.prime()
+    world.app.poller.poll()
+    assert world.notifier.sent == []
+
+
+def test_a_budget_alert_offers_a_cheaper_model_and_its_button_switches_to_it(started: World) -> None:
+    daily_alert(started, 0.75)
+    started.app.poller.poll()
+    [sent] = started.notifier.sent
+    assert sent.kind == "budget:daily"
+    assert sent.title == "Budget daily at 75%"
+    assert "At this rate you reach the limit at 16:40." in sent.message
+    assert sent.labels == ["Switch to background"]  # default ($18/M) -> background ($6/M)
+
+    sent.press("Switch to background")
+    assert OverrideFile(started.paths.model_override_file).read() == ModelChoice("background")
+    model_menu = next(e for e in started.app.entries() if e.submenu)
+    assert model_menu.label == "Model: background"
+    assert find_entry(started.app.entries(), Action.SWITCH_MODEL, "background").checked  # type: ignore[union-attr]
+
+    daily_alert(started, 0.9)
+    started.app.poller.poll()
+    assert started.notifier.sent[-1].labels == []  # already on the cheapest
+
+
+def test_alerts_crossed_in_one_poll_give_one_notification(started: World) -> None:
+    for fraction in (0.75, 0.9, 1.0):
+        daily_alert(started, fraction)
+    started.app.poller.poll()
+    assert [s.title for s in started.notifier.sent] == ["Budget daily reached"]
+
+
+def test_a_config_error_event_offers_to_open_the_config(started: World) -> None:
+    started.ledger.add_event(
+        "config_error", {"issues": ["a"], "message": "Config error, last good config kept: a"}
+    )
+    started.app.poller.poll()
+    [sent] = started.notifier.sent
+    assert (sent.title, sent.labels) == ("Config error", ["Open config"])
+    sent.press("Open config")
+    assert started.opener.opened == [started.paths.config_dir]
+
+
+def test_credential_failures_are_announced(started: World) -> None:
+    started.ledger.add_event(
+        "credential_failure", {"provider": "anthropic", "message": "refresh failed: 401"}
+    )
+    started.app.poller.poll()
+    assert [(s.kind, s.message) for s in started.notifier.sent] == [
+        ("credential:anthropic", "refresh failed: 401")
+    ]
+
+
+def test_repeated_request_failures_are_announced_once_per_episode(started: World) -> None:
+    record(started, 4, outcome="error:APIConnectionError", cost_usd=None)
+    started.app.poller.poll()
+    assert started.notifier.sent == []  # 4 < 5
+    record(started, 1, outcome="error:RateLimitError", cost_usd=None)
+    started.app.poller.poll()
+    [sent] = started.notifier.sent
+    assert sent.title == "Requests are failing"
+    assert sent.message.startswith("5 of 5 requests through the proxy failed in the last 2 minutes")
+    record(started, 1, outcome="error:RateLimitError", cost_usd=None)
+    started.app.poller.poll()
+    assert len(started.notifier.sent) == 1  # still the same episode
+
+
+def test_an_idle_poll_changes_nothing_on_screen(started: World) -> None:
+    refreshes, images, titles = (
+        started.icon.menu_refreshes,
+        len(started.icon.images),
+        len(started.icon.titles),
+    )
+    for _ in range(3):
+        started.app.poller.poll()
+    assert (started.icon.menu_refreshes, len(started.icon.images), len(started.icon.titles)) == (
+        refreshes,
+        images,
+        titles,
+    )
+
+
+def test_models_follow_config_yaml(started: World) -> None:
+    litellm = yaml.safe_load(started.paths.litellm_yaml.read_text())
+    litellm["model_list"] = [m for m in litellm["model_list"] if m["model_name"] != "think"]
+    started.paths.litellm_yaml.write_text(yaml.safe_dump(litellm))
+    started.app.poller.poll()
+    assert "think" not in started.app.state.models
+
+
+def test_a_switch_made_with_the_cli_shows_in_the_menu(started: World) -> None:
+    OverrideFile(started.paths.model_override_file).write(ModelChoice("think", force_all=True))
+    started.app.poller.poll()
+    assert next(e for e in started.app.entries() if e.submenu).label == "Model: think (all requests)"
+
+
+def test_model_switch_and_back_to_auto(started: World) -> None:
+    started.app.dispatch(Action.SWITCH_MODEL, "think")
+    assert OverrideFile(started.paths.model_override_file).read() == ModelChoice("think")
+    started.app.dispatch(Action.SWITCH_MODEL, None)
+    assert not started.paths.model_override_file.exists()
+    assert started.app.state.model_choice is None
+
+
+@pytest.mark.parametrize(
+    ("action", "toggle", "field"),
+    [
+        (Action.TOGGLE_SHELL, "shell", "shell_integration"),
+        (Action.TOGGLE_AUTOSTART, "autostart", "launch_at_login"),
+    ],
+)
+def test_toggles(started: World, action: Action, toggle: str, field: str) -> None:
+    fake = getattr(started, toggle)
+    started.app.dispatch(action)
+    assert fake.on and getattr(started.app.state, field)
+    assert find_entry(started.app.entries(), action).checked  # type: ignore[union-attr]
+    started.app.dispatch(action)
+    assert not fake.on and not getattr(started.app.state, field)
+
+
+def test_a_failing_action_becomes_a_notification(started: World) -> None:
+    started.shell.fail_with = PermissionError("~/.bashrc: permission denied")
+    started.app.dispatch(Action.TOGGLE_SHELL)
+    [sent] = started.notifier.sent
+    assert sent.kind == "action-error"
+    assert "permission denied" in sent.message
+    assert not started.app.state.shell_integration
+
+
+def test_without_a_supported_shell_there_is_no_shell_item(world: World) -> None:
+    from ccproxy_desktop.desktop.app import TrayApp
+
+    services = replace(world.app.services, shell=None)
+    app = TrayApp(world.paths, services, clock=world.clock)
+    assert find_entry(app.entries(), Action.TOGGLE_SHELL) is None
+
+
+def test_open_log_and_config_folder(started: World) -> None:
+    started.app.dispatch(Action.OPEN_LOG)
+    started.app.dispatch(Action.OPEN_CONFIG)
+    assert started.opener.opened == [started.paths.proxy_log, started.paths.config_dir]
+    assert started.paths.proxy_log.exists()
+
+
+def test_usage_report_draws_this_months_chart_and_opens_it(started: World) -> None:
+    record(started, 2, cost_usd=1.5)
+    started.app.dispatch(Action.USAGE_REPORT)
+    [opened] = started.opener.opened
+    assert opened == started.paths.run_dir / "usage-report.png"
+    with Image.open(opened) as chart:
+        assert chart.size == (1000, 500)
+
+
+def test_proxy_transitions_update_the_menu_and_notify(started: World) -> None:
+    started.app.supervisor.step()  # starts the (fake) proxy
+    assert started.app.entries()[0].label == "Running on 127.0.0.1:4000"
+    assert started.notifier.sent == []  # a normal start is not news
+    started.proxy.crash()
+    started.app.supervisor.step()
+    assert [s.title for s in started.notifier.sent] == ["Proxy down"]
+    assert started.app.entries()[0].label == "Down, restarting (attempt 2)…"
+    assert started.app.state.icon_kind == "warning"
+    started.clock.advance(1)
+    started.app.supervisor.step()
+    assert [s.title for s in started.notifier.sent] == ["Proxy down", "Proxy back"]
+
+
+def test_menu_start_stop_go_through_the_supervisor(started: World) -> None:
+    started.app.supervisor.step()
+    started.app.dispatch(Action.STOP)
+    started.app.supervisor.step()
+    assert started.app.entries()[0].label == "Stopped"
+    started.app.dispatch(Action.START)
+    started.app.supervisor.step()
+    assert started.app.entries()[0].label == "Running on 127.0.0.1:4000"
+
+
+def test_quit_closes_the_icon_and_shutdown_stops_the_proxy_it_started(started: World) -> None:
+    started.app.supervisor.step()
+    started.app.dispatch(Action.QUIT)
+    assert started.icon.stopped
+    started.app.shutdown()
+    assert started.proxy.calls == ["start", "stop"]
+    assert started.notifier.closed
