@@ -40,8 +40,18 @@ def run(paths: ConfigPaths) -> int:
         lock.release()
 
 
+NO_MENU_WARNING = (
+    "ccproxy-desktop: GTK for Python (PyGObject) is not installed, so the tray icon has no menu on this "
+    "desktop. The proxy, notifications and the CLI work; for the menu run "
+    "`bash installers/deps-debian.sh` and `pip install 'ccproxy-desktop[gtk]'` "
+    "(installers/linux/install.sh does both)."
+)
+
+
 def _run(paths: ConfigPaths) -> int:
-    prepare_backend()  # before anything imports pystray
+    backend = prepare_backend()  # before anything imports pystray
+    if backend == "xorg" and sys.platform.startswith("linux"):
+        print(NO_MENU_WARNING, file=sys.stderr, flush=True)
     from ..ledger.store import Ledger
     from ..proxy.control import ProxyControl
     from .app import PystrayIcon, TrayApp, TrayServices
