@@ -12,6 +12,7 @@ from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
 from . import (
     auth_commands,
     demo,
+    doctor,
     model_commands,
     proxy_commands,
     shell_commands,
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tray", help="the desktop tray app (no display: runs the proxy in the foreground)")
     p.set_defaults(func=tray_command.tray)
+
+    p = sub.add_parser(
+        "doctor", help="environment diagnostics: LiteLLM, config, port, keyring, notifications"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=doctor.doctor)
 
     p = sub.add_parser(
         "demo", help="the proxy plus a built-in fake provider on loopback: try routing offline"
