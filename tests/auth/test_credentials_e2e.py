@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -18,24 +17,14 @@ import pytest
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider
+from ccproxy_desktop.testing.helpers import run_ccproxy as ccproxy
+from ccproxy_desktop.testing.helpers import wait_for
 from ccproxy_desktop.testing.proxy_runner import RunningProxy, running_proxy
 
 pytestmark = pytest.mark.proxy
 
 STORED = "sk-ant-oat01-stored-token-do-not-leak"
 REFRESH = "refresh-token-do-not-leak"
-
-
-def ccproxy(paths: ConfigPaths, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ccproxy_desktop.cli.main", "--config-dir", str(paths.config_dir), *args]
-    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=60, check=False)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
 
 
 def received_auth(provider: FakeProvider) -> str:

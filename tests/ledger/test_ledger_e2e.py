@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider, UsageOverride
+from ccproxy_desktop.testing.helpers import run_ccproxy as ccproxy
+from ccproxy_desktop.testing.helpers import wait_for
 from ccproxy_desktop.testing.proxy_runner import RunningProxy, running_proxy
 
 pytestmark = pytest.mark.proxy
@@ -51,18 +51,6 @@ SETTINGS: dict[str, Any] = {
     ],
     "alert_callbacks": ["ccproxy_desktop.testing.hooks.append_alert"],
 }
-
-
-def ccproxy(paths: ConfigPaths, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "ccproxy_desktop.cli.main", "--config-dir", str(paths.config_dir), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def ledger_rows(paths: ConfigPaths) -> int:

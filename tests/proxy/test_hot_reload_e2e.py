@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import yaml
 from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.testing.configs import free_port, model_entry, write_fake_config
 from ccproxy_desktop.testing.fake_provider import FakeProvider
+from ccproxy_desktop.testing.helpers import wait_for
 from ccproxy_desktop.testing.proxy_runner import running_proxy
 
 pytestmark = pytest.mark.proxy
@@ -27,13 +26,6 @@ def atomic_save(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.swp")
     tmp.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
     os.replace(tmp, path)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.1)
 
 
 def test_edits_under_load(provider: FakeProvider, tmp_path: Path) -> None:
