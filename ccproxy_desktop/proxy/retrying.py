@@ -130,10 +130,21 @@ class _AttemptSend:
         self.step: Step | None = None
         self.streaming = False
         self.ended = False
-        self._tail = b""
-        self._terminated = False
+        self._before = b""
+        self._last = b""
 
     async def __call__(self, message: Message) -> None:
+        if self.streaming and message["type"] == "http.response.body":  # the hot path: one SSE chunk
+            chunk = message.get("body", b"")
+            if chunk:  # the last event decides how the stream ended: keep the last two chunks
+                self._before, self._last = self._last, chunk
+            if message.get("more_body", False):
+                await self.send(message)
+                return
+            if chunk:
+                await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await self._end()
+            return
         if message["type"] == "http.response.start":
             self.status = int(message.get("status", 200))
             step = Step.GIVE_UP if _is_ours(message) else self.attempt.next_step(self.status)
@@ -144,29 +155,14 @@ class _AttemptSend:
             self.streaming = self.stream_checked and self.status < 400 and _is_sse(message)
         elif self.step is not None:
             return  # the body of an error we retry
-        elif message["type"] == "http.response.body" and self.streaming:
-            await self._stream_body(message)
-            return
         await self.send(message)
-
-    async def _stream_body(self, message: Message) -> None:
-        chunk = message.get("body", b"")
-        seen = self._tail + chunk
-        if any(end in seen for end in STREAM_ENDS):
-            self._terminated = True
-        self._tail = seen[-32:]
-        if message.get("more_body", False):
-            await self.send(message)
-            return
-        if chunk:
-            await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await self._end()
 
     async def _end(self) -> None:
         if self.ended:
             return
         self.ended = True
-        if not self._terminated:
+        ending = self._before + self._last
+        if not any(end in ending for end in STREAM_ENDS):
             log.warning("a model stream ended without message_stop; sent the client an error event")
             await self.send(
                 {
