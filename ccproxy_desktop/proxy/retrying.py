@@ -90,8 +90,24 @@ class RetryingApp:
                 else f"retry {attempt.number + 1} of {attempt.policy.max_attempts - 1}",
                 wait,
             )
-            await self.sleep(wait)
+            if not await self._wait_for_client(receive, wait):
+                log.info("the client left during the wait; not sending the request again")
+                return
             attempt = attempt.following(sender.step)
+
+    async def _wait_for_client(self, receive: Receive, seconds: float) -> bool:
+        """Wait `seconds`; False as soon as the client disconnects (nobody would read the answer)."""
+        pause = asyncio.ensure_future(self.sleep(seconds))
+        listen = asyncio.ensure_future(receive())
+        try:
+            done, _ = await asyncio.wait({pause, listen}, return_when=asyncio.FIRST_COMPLETED)
+            if listen in done and listen.result().get("type") == "http.disconnect":
+                return False
+            await pause
+            return True
+        finally:
+            for task in (pause, listen):
+                task.cancel()
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -64,13 +64,25 @@ class ScriptedApp:
 
 
 def run(
-    app: ScriptedApp, policy: RetryPolicy | None = POLICY, path: str = "/v1/messages"
+    app: ScriptedApp,
+    policy: RetryPolicy | None = POLICY,
+    path: str = "/v1/messages",
+    client_leaves: bool = False,
 ) -> tuple[list[Message], list[float]]:
+    """Serve one request; the client sends its body, then waits (or, with `client_leaves`, disconnects)."""
     sent: list[Message] = []
     waits: list[float] = []
+    received = 0
 
     async def receive() -> Message:
-        return {"type": "http.request", "body": b'{"model": "m"}', "more_body": False}
+        nonlocal received
+        received += 1
+        if received == 1:
+            return {"type": "http.request", "body": b'{"model": "m"}', "more_body": False}
+        if client_leaves:
+            return {"type": "http.disconnect"}
+        await asyncio.Event().wait()  # a client that stays sends nothing more
+        raise AssertionError("unreachable")
 
     async def send(message: Message) -> None:
         sent.append(message)
@@ -161,3 +173,9 @@ def test_a_stream_whose_app_raises_after_it_started_ends_cleanly() -> None:
     sent, waits = run(app)
     assert b"event: error" in body_of(sent) and sent[-1]["more_body"] is False
     assert len(app.calls) == 1 and waits == []
+
+
+def test_no_retry_once_the_client_has_left() -> None:
+    app = ScriptedApp(error(529), ok())
+    sent, _ = run(app, client_leaves=True)
+    assert len(app.calls) == 1 and sent == []
