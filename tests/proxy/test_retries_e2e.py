@@ -27,6 +27,7 @@ MODEL = "claude-opus-4-8"
 MODELS = {
     "default": ("claude-sonnet-5", "anthropic"),
     "backup": ("claude-backup-1", "anthropic"),
+    "gpt": ("gpt-4o", "openai"),
     "claude-*": ("claude-*", "anthropic"),
 }
 RETRY = {
@@ -128,6 +129,18 @@ def test_dropped_connections_and_bad_gateways_are_retried(
     reply = client.messages.create(**BODY)
     assert reply.content[0].text.startswith(f"reply from {MODEL}")  # type: ignore[union-attr]
     assert len(provider.requests) == 2
+
+
+def test_openai_format_requests_are_retried_too(retry_proxy: RunningProxy, provider: FakeProvider) -> None:
+    provider.scenario.push(Behaviour(kind="status", status=503), model="gpt-4o")
+    response = httpx.post(
+        f"{retry_proxy.url}/v1/chat/completions",
+        headers={"authorization": f"Bearer {retry_proxy.key}"},
+        json={"model": "gpt", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert [r.model for r in provider.requests] == ["gpt-4o", "gpt-4o"]
 
 
 def test_a_rate_limit_waits_for_retry_after(client: anthropic.Anthropic, provider: FakeProvider) -> None:
