@@ -66,6 +66,7 @@ class RouteRecord:
     user: str | None
     stream: bool
     started: float
+    variant: str | None = None  # "<A/B test>:<model_name>"
 
 
 class BoundedStore:
@@ -289,6 +290,7 @@ class ProxyApp:
                 user=ctx.user,
                 stream=ctx.stream,
                 started=time.monotonic(),
+                variant=ctx.variant,
             )
         )
         log.info(
@@ -326,12 +328,14 @@ class ProxyApp:
             stream=route.stream,
             session_id=route.session_id,
             user=route.user,
+            variant=route.variant,
         )
         self.accounting.record(record)
         return record
 
     def record_refusal(self, ctx: RequestContext, outcome: str) -> None:
-        """A request we refused before it reached the provider: a ledger row at $0."""
+        """A request we refused before it reached the provider: a ledger row at $0. It never reached an A/B
+        variant's model, so it is not tagged with one (it doesn't count in the test)."""
         self.accounting.record(
             RequestRecord(
                 request_id=ctx.request_id,
