@@ -17,6 +17,10 @@ from ccproxy_desktop.ledger.abstats import VariantSample, Verdict, decide, perce
 __all__ = ["ABReport", "VariantReport", "ab_report"]
 
 
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 @dataclass(frozen=True)
 class VariantReport:
     sample: VariantSample
@@ -38,7 +42,7 @@ class VariantReport:
             "requests": self.sample.requests,
             "successes": self.sample.successes,
             "success_rate": None if rate is None else round(rate, 6),
-            "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+            "latency_ms": {"p50": _ms(percentile(latencies, 50)), "p95": _ms(percentile(latencies, 95))},
             "cost_per_request_usd": None if cost is None else round(cost, 8),
         }
 

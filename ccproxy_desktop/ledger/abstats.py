@@ -200,12 +200,17 @@ def decide(
     smallest = min(variants, key=lambda v: v.requests)
     estimate = _needed(variants, alpha, power)
     if smallest.requests < max(min_samples, 1):
-        total = max(float(min_samples), estimate)
-        more = math.ceil(total) - smallest.requests if math.isfinite(total) else None
+        by_data = math.isfinite(estimate) and estimate > min_samples
+        more = (math.ceil(estimate) if by_data else min_samples) - smallest.requests
+        outlook = (
+            f"about {more} more requests per variant, judging by the differences so far"
+            if by_data
+            else f"at least {more} more requests per variant"
+        )
         return Verdict(
             None,
             f"no winner yet: too few samples ({smallest.model} has {smallest.requests} of the "
-            f"{min_samples} requests each variant needs)",
+            f"{min_samples} requests each variant needs); {outlook}",
             more,
         )
     best = max(variants, key=lambda v: v.successes / v.requests)

@@ -13,8 +13,10 @@ Pure: no I/O; `check_ab_tests` reports config problems through the settings' iss
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,15 +47,20 @@ def bucket(test: str, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
+def _edges(variants: Sequence[ABVariantSpec]) -> tuple[float, ...]:
+    """The right ends of the variants' shares of [0, 1), in order, proportional to the weights."""
+    total = sum(v.weight for v in variants)
+    return tuple(itertools.accumulate(v.weight / total for v in variants))
+
+
 def pick_variant(variants: Sequence[ABVariantSpec], point: float) -> ABVariantSpec:
     """The variant whose share of [0, 1) (in order, proportional to the weights) contains `point`."""
-    total = sum(v.weight for v in variants)
-    edge = 0.0
-    for variant in variants:
-        edge += variant.weight / total
-        if point < edge:
-            return variant
-    return variants[-1]  # rounding: the edges may sum to slightly less than 1
+    return variants[_index(_edges(variants), point)]
+
+
+def _index(edges: Sequence[float], point: float) -> int:
+    # min(): rounding may leave the last edge slightly below 1.
+    return min(bisect.bisect_right(edges, point), len(edges) - 1)
 
 
 def stickiness_key(session_id: str | None, user: str | None, request_id: str) -> str:
@@ -69,18 +76,23 @@ class ABTests:
     """The enabled tests of one config load, by label (validation allows at most one per label)."""
 
     def __init__(self, specs: Sequence[ABTestSpec] = ()) -> None:
-        self._by_label: Mapping[str, ABTestSpec] = {s.label: s for s in specs if s.enabled}
+        # label -> (test name, variant models, their share edges), computed once per config load.
+        self._by_label: Mapping[str, tuple[str, tuple[str, ...], tuple[float, ...]]] = {
+            s.label: (s.name, tuple(v.model for v in s.variants), _edges(s.variants))
+            for s in specs
+            if s.enabled
+        }
 
     def __bool__(self) -> bool:
         return bool(self._by_label)
 
     def assign(self, label: str, key: str) -> Assignment | None:
         """The variant for a request labelled `label` with stickiness `key`; None when no test covers it."""
-        spec = self._by_label.get(label)
-        if spec is None:
+        test = self._by_label.get(label)
+        if test is None:
             return None
-        variant = pick_variant(spec.variants, bucket(spec.name, key))
-        return Assignment(spec.name, variant.model)
+        name, models, edges = test
+        return Assignment(name, models[_index(edges, bucket(name, key))])
 
     def apply(self, ctx: RequestContext, route: Route, router: ModelRouter) -> None:
         """After routing: if a test covers the request's label, send it to its variant and tag it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +32,25 @@ def paths(tmp_path: Path) -> ConfigPaths:
     return write_fake_config(tmp_path / "config", "http://127.0.0.1:9", free_port(), ccproxy=section)
 
 
-def row(
-    n: int, variant: str | None, outcome: str = "ok", latency: float = 1000.0, cost: float | None = 0.01
-) -> RequestRecord:
-    model = variant.split(":", 1)[1] if variant else "default"
-    return RequestRecord(
-        request_id=f"r{n}-{variant}",
-        ts=1_700_000_000.0 + n,
-        label="default",
-        requested_model="claude-opus-4-8",
-        routed_model=model,
-        provider_model=f"anthropic/{model}",
-        cost_usd=cost if outcome == "ok" else 0.0,
-        latency_ms=latency,
-        outcome=outcome,
-        variant=variant,
-    )
+Row = Callable[..., RequestRecord]
+
+
+@pytest.fixture
+def row(make_record: Callable[..., RequestRecord]) -> Row:
+    """A ledger row of `variant` ("<test>:<model>", or None for an untagged request)."""
+
+    def build(
+        variant: str | None, outcome: str = "ok", latency: float = 1000.0, cost: float | None = 0.01
+    ) -> RequestRecord:
+        return make_record(
+            routed_model=variant.split(":", 1)[1] if variant else "default",
+            cost_usd=cost if outcome == "ok" else 0.0,
+            latency_ms=latency,
+            outcome=outcome,
+            variant=variant,
+        )
+
+    return build
 
 
 def fill(paths: ConfigPaths, records: list[RequestRecord]) -> None:
@@ -62,14 +66,14 @@ def report_json(paths: ConfigPaths, *args: str) -> list[dict[str, Any]]:
     return json.loads(result.stdout)
 
 
-def test_figures_per_variant(paths: ConfigPaths) -> None:
-    think = [row(i, "t:think", latency=100.0 * (i + 1), cost=0.02) for i in range(20)]
-    think += [row(20 + i, "t:think", outcome="error:RateLimitError") for i in range(5)]
-    background = [row(i, "t:background", latency=50.0, cost=None) for i in range(12)]
+def test_figures_per_variant(paths: ConfigPaths, row: Row) -> None:
+    think = [row("t:think", latency=100.0 * (i + 1), cost=0.02) for i in range(20)]
+    think += [row("t:think", outcome="error:RateLimitError") for i in range(5)]
+    background = [row("t:background", latency=50.0, cost=None) for i in range(12)]
     others = [
-        row(0, None, outcome="refused"),  # refused by us: never tagged
-        row(1, "t2:think"),  # another test whose name starts alike
-        row(2, "t:gone"),  # a model no longer in the test
+        row(None, outcome="refused"),  # refused by us: never tagged
+        row("t2:think"),  # another test whose name starts alike
+        row("t:gone"),  # a model no longer in the test
     ]
     fill(paths, think + background + others)
     report = report_json(paths, "--test", "t")
@@ -103,9 +107,9 @@ def test_figures_per_variant(paths: ConfigPaths) -> None:
     )
 
 
-def test_verdict_in_json_and_text(paths: ConfigPaths) -> None:
-    fast = [row(i, "t:background", latency=500.0 + i) for i in range(40)]
-    slow = [row(i, "t:think", latency=2000.0 + i) for i in range(40)]
+def test_verdict_in_json_and_text(paths: ConfigPaths, row: Row) -> None:
+    fast = [row("t:background", latency=500.0 + i) for i in range(40)]
+    slow = [row("t:think", latency=2000.0 + i) for i in range(40)]
     fill(paths, fast + slow)
     test = report_json(paths, "--test", "t")[0]
     assert test["winner"] == "background"
@@ -119,7 +123,8 @@ def test_verdict_in_json_and_text(paths: ConfigPaths) -> None:
     assert "  winner: background: success rates don't differ" in text.stdout
     # t2 has no data yet.
     assert (
-        "no winner yet: too few samples (think has 0 of the 100 requests each variant needs)" in text.stdout
+        "no winner yet: too few samples (think has 0 of the 100 requests each variant needs); at least 100 "
+        "more requests per variant" in text.stdout
     )
 
 

@@ -159,9 +159,22 @@ def test_too_few_samples_names_no_winner_even_with_a_large_difference() -> None:
     verdict = decide([a, b], significance=0.05, min_samples=100)
     assert verdict.winner is None
     assert verdict.reason == (
-        "no winner yet: too few samples (sonnet has 30 of the 100 requests each variant needs)"
+        "no winner yet: too few samples (sonnet has 30 of the 100 requests each variant needs); "
+        "at least 70 more requests per variant"
     )
     assert verdict.samples_needed == 70
+
+
+def test_too_few_samples_with_a_small_difference_estimates_from_the_data() -> None:
+    a = VariantSample("opus", 60, 57, [1000.0] * 57)  # 95%
+    b = VariantSample("sonnet", 50, 45, [1000.0] * 45)  # 90%
+    verdict = decide([a, b], significance=0.05, min_samples=100)
+    needed = math.ceil(n_for_proportions(0.95, 0.9, 0.025))
+    assert needed > 100
+    assert verdict.samples_needed == needed - 50
+    assert verdict.reason.endswith(
+        f"; about {needed - 50} more requests per variant, judging by the differences so far"
+    )
 
 
 def test_samples_needed_is_the_power_estimate_minus_what_is_there() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import anthropic
 import pytest
+import yaml
 
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.config.schema import ABTestSpec
@@ -138,3 +139,18 @@ def test_sessions_stick_to_their_variant_and_rows_are_tagged(
     assert test["reason"].startswith("no winner yet: too few samples (")
     # At least the 7 requests per variant still missing; more if the latencies seen so far need them.
     assert test["samples_needed"] >= 7
+
+
+def test_disabling_the_test_applies_without_a_restart(ab_proxy: RunningProxy) -> None:
+    paths = ab_proxy.paths
+    session = one_session_per_variant()["think"]
+    config = yaml.safe_load(paths.ccproxy_yaml.read_text())
+    config["ccproxy"]["ab_tests"][0]["enabled"] = False
+    paths.ccproxy_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    wait_for(lambda: "config reloaded" in ab_proxy.log_text(), timeout=30)
+    before = count(paths)
+    send(ab_proxy, claude_code_user_id(session, legacy=False))
+    wait_for(lambda: count(paths) > before)
+    assert ledger_rows(paths)[-1] == (session, "default", "claude-opus-4-8", None)  # passthrough again
+    (test,) = json.loads(run_ccproxy(paths, "ab", "report", "--json").stdout)
+    assert test["enabled"] is False  # still reported
