@@ -115,13 +115,23 @@ def _served(name: str, models: Sequence[str]) -> bool:
     return name in models or any("*" in m and fnmatch.fnmatchcase(name, m) for m in models)
 
 
-def check_ab_tests(settings: Settings, issues: list[ConfigIssue]) -> None:
+def check_ab_tests(settings: Settings, issues: list[ConfigIssue], sessions: bool = True) -> None:
     """Test names are unique; each label is a rule name or `default` and has at most one enabled test;
-    every variant model is served by config.yaml."""
+    every variant model is served by config.yaml. `sessions`: a hook sets the session id before routing
+    (a warning otherwise: assignments can't be per session)."""
     labels = {"default", *(r.name for r in settings.ccproxy.rules)}
     models = settings.litellm.model_names()
     tests = settings.ccproxy.ab_tests
     issues += settings.duplicate_names("ab_tests", [t.name for t in tests], "A/B test")
+    if not sessions and any(t.enabled for t in tests):
+        issues.append(
+            settings.ccproxy_issue(
+                ("ccproxy", "ab_tests"),
+                "no hook sets the session id before model_router (add extract_session_id before it): "
+                "A/B test variants are chosen per user or per request, not per session",
+                "warning",
+            )
+        )
     active: dict[str, str] = {}
     for index, test in enumerate(tests):
         where = ("ccproxy", "ab_tests", index)

@@ -336,6 +336,16 @@ def _build_hooks(settings: Settings, env: PipelineEnv, issues: list[ConfigIssue]
     return hooks
 
 
+def _provided_before(hooks: Sequence[Hook], fact: str, later: str) -> bool:
+    """True if a hook provides `fact` before (or where) the first hook that provides `later`."""
+    for hook in hooks:
+        if fact in hook_provides(hook):
+            return True
+        if later in hook_provides(hook):
+            return False
+    return False
+
+
 def _provider_hint(fact: str) -> str:
     return next((name for name, cls in BUILTIN_HOOKS.items() if fact in cls.provides), "?")
 
@@ -401,7 +411,7 @@ def build_pipeline(
     hooks = _build_hooks(settings, env, issues)
     check_fallback_model(settings, issues)
     check_budgets(settings, issues)
-    check_ab_tests(settings, issues)
+    check_ab_tests(settings, issues, sessions=_provided_before(hooks, "session", "route"))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigInvalid(errors)

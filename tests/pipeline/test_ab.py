@@ -317,3 +317,30 @@ async def test_a_disabled_test_may_share_a_label_and_a_wildcard_model_serves_a_v
         await pipeline.run(ctx)
         seen.add((ctx.routed_model, ctx.variant))
     assert seen == {("opus", "new:opus"), ("claude-opus-4-1", "new:claude-opus-4-1")}
+
+
+@pytest.mark.parametrize(
+    ("hooks", "warned"),
+    [
+        (None, False),  # the default hook list extracts the session first
+        (HOOKS, False),
+        (["rule_evaluator", "model_router"], True),
+        (["rule_evaluator", "model_router", "extract_session_id"], True),
+    ],
+)
+def test_a_warning_when_no_session_id_is_known_before_routing(
+    tmp_path: Path, hooks: list[str] | None, warned: bool
+) -> None:
+    paths = ConfigPaths(tmp_path / "config")
+    paths.config_dir.mkdir()
+    section: dict[str, Any] = {"rules": RULES, "ab_tests": [TEST]}
+    if hooks is not None:
+        section["hooks"] = hooks
+    paths.ccproxy_yaml.write_text(yaml.safe_dump({"ccproxy": section}, sort_keys=False))
+    paths.litellm_yaml.write_text(MODELS)
+    _, warnings = build_pipeline(load_settings(paths), _NoCount())
+    expected = (
+        "ccproxy.ab_tests: warning: no hook sets the session id before model_router (add extract_session_id "
+        "before it): A/B test variants are chosen per user or per request, not per session"
+    )
+    assert any(str(w).endswith(expected) for w in warnings) == warned
