@@ -17,7 +17,7 @@ __all__ = ["ab", "add_parser"]
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("ab", help="A/B tests: report")
+    p = sub.add_parser("ab", help="A/B tests of models: report per variant and the winner, if any")
     ab_sub = p.add_subparsers(dest="ab_command", metavar="ACTION", required=True)
     q = ab_sub.add_parser(
         "report", help="per variant: requests, success rate, latency, cost; the winner, if any"

@@ -26,7 +26,7 @@ from ..config.yamlsrc import ConfigIssue
 from .context import RequestContext
 from .router import ModelRouter, Route
 
-__all__ = ["ABTests", "Assignment", "bucket", "check_ab_tests", "pick_variant", "stickiness_key"]
+__all__ = ["ABTests", "Assignment", "bucket", "check_ab_tests", "stickiness_key"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,6 @@ def _edges(variants: Sequence[ABVariantSpec]) -> tuple[float, ...]:
     return tuple(itertools.accumulate(v.weight / total for v in variants))
 
 
-def pick_variant(variants: Sequence[ABVariantSpec], point: float) -> ABVariantSpec:
-    """The variant whose share of [0, 1) (in order, proportional to the weights) contains `point`."""
-    return variants[_index(_edges(variants), point)]
-
-
 def _index(edges: Sequence[float], point: float) -> int:
     # min(): rounding may leave the last edge slightly below 1.
     return min(bisect.bisect_right(edges, point), len(edges) - 1)
@@ -82,9 +77,6 @@ class ABTests:
             for s in specs
             if s.enabled
         }
-
-    def __bool__(self) -> bool:
-        return bool(self._by_label)
 
     def assign(self, label: str, key: str) -> Assignment | None:
         """The variant for a request labelled `label` with stickiness `key`; None when no test covers it."""

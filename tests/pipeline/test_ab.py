@@ -281,6 +281,14 @@ def variants(*models: str, weight: float = 1.0) -> list[dict[str, Any]]:
             id="one-variant",
         ),
         pytest.param(
+            [{"name": "t", "label": "default", "variants": variants("opus", "sonnet", "opus")}],
+            [
+                "15: ccproxy.ab_tests[0].variants: Value error, each model may appear only once among the "
+                "variants"
+            ],
+            id="repeated-model",
+        ),
+        pytest.param(
             [{"name": "a:b", "label": "default", "variants": variants("opus", "sonnet")}],
             [
                 "13: ccproxy.ab_tests[0].name: Value error, a test name can't contain ':' "
