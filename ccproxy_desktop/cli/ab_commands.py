@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from contextlib import closing
 from typing import Any
@@ -27,24 +28,31 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=ab)
 
 
-def ab(paths: ConfigPaths, args: argparse.Namespace) -> int:
+class _CantReport(Exception):
+    """What to print on stderr before exiting 1."""
+
+
+def _reports(paths: ConfigPaths, name: str | None) -> list[ABReport]:
     try:
-        settings = load_settings(paths)
+        tests = load_settings(paths).ccproxy.ab_tests
     except ConfigInvalid as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    tests = settings.ccproxy.ab_tests
-    if args.test is not None:
-        tests = tuple(t for t in tests if t.name == args.test)
-        if not tests:
-            names = ", ".join(t.name for t in settings.ccproxy.ab_tests) or "none configured"
-            print(f"ccproxy: no A/B test named {args.test!r} (tests: {names})", file=sys.stderr)
-            return 1
+        raise _CantReport(str(exc)) from exc
+    chosen = [t for t in tests if name is None or t.name == name]
+    if name is not None and not chosen:
+        names = ", ".join(t.name for t in tests) or "none configured"
+        raise _CantReport(f"ccproxy: no A/B test named {name!r} (tests: {names})")
     try:
         with closing(connect(paths.ledger_db, busy_timeout=5.0)) as conn:
-            reports = [ab_report(conn, test) for test in tests]
-    except (LedgerError, OSError) as exc:
-        print(f"ccproxy: can't read the ledger {paths.ledger_db}: {exc}", file=sys.stderr)
+            return [ab_report(conn, test) for test in chosen]
+    except (LedgerError, sqlite3.Error, OSError) as exc:
+        raise _CantReport(f"ccproxy: can't read the ledger {paths.ledger_db}: {exc}") from exc
+
+
+def ab(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    try:
+        reports = _reports(paths, args.test)
+    except _CantReport as exc:
+        print(exc, file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps([r.to_json() for r in reports], indent=2))
