@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
 from . import (
+    ab_commands,
     auth_commands,
     demo,
     doctor,
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("budget", help="each budget: spent, limit, alerts sent, burn rate")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=usage_commands.budget)
+
+    ab_commands.add_parser(sub)
 
     p = sub.add_parser("tray", help="the desktop tray app (no display: runs the proxy in the foreground)")
     p.set_defaults(func=tray_command.tray)

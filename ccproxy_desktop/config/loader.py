@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -54,6 +55,19 @@ class Settings:
     ) -> ConfigIssue:
         source = YamlSource(self.paths.litellm_yaml, None, self.litellm_lines or LineMap())
         return source.issue(key_path, message, severity)
+
+    def duplicate_names(self, section: str, names: Sequence[str], what: str) -> list[ConfigIssue]:
+        """An error for each entry of the `ccproxy.<section>` list whose name an earlier entry has."""
+        issues, seen = [], set()
+        for index, name in enumerate(names):
+            if name in seen:
+                issues.append(
+                    self.ccproxy_issue(
+                        ("ccproxy", section, index, "name"), f"{what} name {name!r} is used more than once"
+                    )
+                )
+            seen.add(name)
+        return issues
 
 
 def _template(name: str) -> str:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "ABTestSpec",
+    "ABVariantSpec",
     "BudgetSpec",
     "CCProxySection",
     "HookSpec",
@@ -125,6 +127,41 @@ class PriceSpec(_Frozen):
     cache_write_1h: float | None = Field(default=None, ge=0)
 
 
+class ABVariantSpec(_Frozen):
+    """One arm of an A/B test: a model_name of config.yaml and its share of the sessions."""
+
+    model: str = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0)
+
+
+class ABTestSpec(_Frozen):
+    """An A/B test: requests labelled `label` go to one of `variants`, chosen per session by weight."""
+
+    name: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+    variants: tuple[ABVariantSpec, ...]
+    significance: float = Field(default=0.05, gt=0, le=0.5)
+    min_samples: int = Field(default=100, ge=10)
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _no_colon(cls, value: str) -> str:
+        if ":" in value:
+            raise ValueError("a test name can't contain ':' (the ledger tags requests '<test>:<model>')")
+        return value
+
+    @field_validator("variants")
+    @classmethod
+    def _two_distinct(cls, value: tuple[ABVariantSpec, ...]) -> tuple[ABVariantSpec, ...]:
+        models = [v.model for v in value]
+        if len(set(models)) < 2:
+            raise ValueError("an A/B test needs at least two variants with different models")
+        if len(set(models)) != len(models):
+            raise ValueError("each model may appear only once among the variants")
+        return value
+
+
 class CCProxySection(_Frozen):
     """The `ccproxy:` section of ccproxy.yaml."""
 
@@ -145,6 +182,7 @@ class CCProxySection(_Frozen):
     budgets: tuple[BudgetSpec, ...] = ()
     alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)
+    ab_tests: tuple[ABTestSpec, ...] = ()
     ignored_upstream_keys: tuple[str, ...] = ()
 
 

@@ -19,9 +19,10 @@ class RequestContext:
 
     Client fields (`model` ... `headers`) are what the client sent and are treated as read-only by hooks.
     `headers` may hold secrets: never log them (use `captured_headers`, which is redacted).
-    Decision fields are set by hooks: `label` by the classifier, `routed_model` by the router, the
-    `upstream_*` fields by the credential and header hooks. `forced_model` is set by the proxy on a
-    fallback attempt (`retry_fallback_model`): the router sends the request there whatever the rules say.
+    Decision fields are set by hooks: `label` by the classifier, `routed_model` (and `variant`, when an
+    A/B test chose it) by the router, the `upstream_*` fields by the credential and header hooks.
+    `forced_model` is set by the proxy on a fallback attempt (`retry_fallback_model`): the router sends the
+    request there whatever the rules (or an A/B test) say.
     """
 
     request_id: str
@@ -42,6 +43,7 @@ class RequestContext:
     forced_model: str | None = None
     routed_model: str | None = None
     route_reason: str = ""
+    variant: str | None = None  # "<A/B test>:<model_name>" when an A/B test chose routed_model
     upstream_headers: dict[str, str] = field(default_factory=dict)
     upstream_api_key: str | None = field(default=None, repr=False)
     captured_headers: dict[str, str] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
+from .ab import ABTests
 from .context import Reject, RequestContext
 from .router import ModelChoice, ModelRouter
 from .rules import Rule, RuleEnv
@@ -51,6 +52,9 @@ class HookEnv(RuleEnv, Protocol):
 
     @property
     def default_model_passthrough(self) -> bool: ...
+
+    @property
+    def ab_tests(self) -> ABTests: ...
 
     @property
     def tokens(self) -> TokenSource: ...
@@ -108,7 +112,8 @@ class RuleEvaluator(Hook):
 class ModelRouterHook(Hook):
     """Sets `ctx.routed_model`: the fallback model of a retried request (`ctx.forced_model`), else the
     model_name named like the label, the quick-switch model, the requested model (passthrough) or
-    `default`; then refuses a model the proxy doesn't serve."""
+    `default`; then refuses a model the proxy doesn't serve. An A/B test on the label then picks the
+    session's variant (not when the quick switch or a fallback chose the model)."""
 
     name = "model_router"
     requires = ("classify",)
@@ -128,6 +133,7 @@ class ModelRouterHook(Hook):
             raise Reject(
                 404, "not_found_error", f"model: {ctx.model} is not served by this proxy (models: {known})"
             )
+        self.env.ab_tests.apply(ctx, route, self.env.router)
 
 
 # --- identity and headers -------------------------------------------------------------------------

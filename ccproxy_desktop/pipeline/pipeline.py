@@ -19,6 +19,7 @@ from typing import Any
 
 from ..config.loader import ConfigInvalid, Settings
 from ..config.yamlsrc import ConfigIssue
+from .ab import ABTests, check_ab_tests
 from .context import Reject, RequestContext
 from .hooks import BUILTIN_HOOKS, Hook, HookEnv, TokenSource
 from .router import ModelCatalog, ModelChoice, ModelRouter, StaticCatalog
@@ -52,6 +53,7 @@ class PipelineEnv:
     override: Callable[[], ModelChoice | None] = lambda: None
     proxy_keys: frozenset[str] = frozenset()
     rules: Sequence[tuple[str, Rule]] = ()
+    ab_tests: ABTests = field(default_factory=ABTests)
     _failed_rules: set[str] = field(default_factory=set)
 
     @property
@@ -214,15 +216,7 @@ def _signature_issue(
 def _build_rules(settings: Settings, issues: list[ConfigIssue]) -> list[tuple[str, Rule]]:
     rules: list[tuple[str, Rule]] = []
     specs = settings.ccproxy.rules
-    seen: set[str] = set()
-    for index, spec in enumerate(specs):
-        if spec.name in seen:
-            issues.append(
-                settings.ccproxy_issue(
-                    ("ccproxy", "rules", index, "name"), f"rule name {spec.name!r} is used more than once"
-                )
-            )
-        seen.add(spec.name)
+    issues += settings.duplicate_names("rules", [spec.name for spec in specs], "rule")
     model_names = settings.litellm.model_names()
     for index, spec in enumerate(specs):
         where = ("ccproxy", "rules", index)
@@ -342,6 +336,16 @@ def _build_hooks(settings: Settings, env: PipelineEnv, issues: list[ConfigIssue]
     return hooks
 
 
+def _provided_before(hooks: Sequence[Hook], fact: str, later: str) -> bool:
+    """True if a hook provides `fact` before (or where) the first hook that provides `later`."""
+    for hook in hooks:
+        if fact in hook_provides(hook):
+            return True
+        if later in hook_provides(hook):
+            return False
+    return False
+
+
 def _provider_hint(fact: str) -> str:
     return next((name for name, cls in BUILTIN_HOOKS.items() if fact in cls.provides), "?")
 
@@ -358,17 +362,10 @@ def check_fallback_model(settings: Settings, issues: list[ConfigIssue]) -> None:
 
 def check_budgets(settings: Settings, issues: list[ConfigIssue]) -> None:
     """Budget names are unique; a budget's model scope names a served model; alert callbacks import."""
-    names: set[str] = set()
     models = settings.litellm.model_names()
+    issues += settings.duplicate_names("budgets", [b.name for b in settings.ccproxy.budgets], "budget")
     for index, budget in enumerate(settings.ccproxy.budgets):
         where = ("ccproxy", "budgets", index)
-        if budget.name in names:
-            issues.append(
-                settings.ccproxy_issue(
-                    (*where, "name"), f"budget name {budget.name!r} is used more than once"
-                )
-            )
-        names.add(budget.name)
         if budget.model is not None and budget.model not in models:
             issues.append(
                 settings.ccproxy_issue(
@@ -408,11 +405,13 @@ def build_pipeline(
         tokens=tokens or NoTokens(),
         override=override,
         proxy_keys=proxy_keys,
+        ab_tests=ABTests(settings.ccproxy.ab_tests),
     )
     env.rules = _build_rules(settings, issues)
     hooks = _build_hooks(settings, env, issues)
     check_fallback_model(settings, issues)
     check_budgets(settings, issues)
+    check_ab_tests(settings, issues, sessions=_provided_before(hooks, "session", "route"))
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ConfigInvalid(errors)

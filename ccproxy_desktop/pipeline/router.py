@@ -50,6 +50,7 @@ class ModelChoice:
 class Route:
     model: str
     reason: str
+    by_override: bool = False  # the quick model switch chose it
 
 
 class ModelRouter:
@@ -115,7 +116,7 @@ class ModelRouter:
             self._reload(force=self._last_attempt is None)
         return sorted(self._names)
 
-    def _resolve(self, name: str) -> str | None:
+    def resolve(self, name: str) -> str | None:
         """The served model_name for `name`: through its alias chain (upstream's `default -> claude-...`)
         as far as the targets are served, else `name` itself; None if neither is served."""
         seen = {name}
@@ -139,18 +140,18 @@ class ModelRouter:
         - with `passthrough` the requested model is kept (reason "unknown" if the proxy doesn't serve it);
         - otherwise the `default` model serves it.
         """
-        default = self._resolve("default")
-        chosen = self._resolve(override.model) if override is not None else None
+        default = self.resolve("default")
+        chosen = self.resolve(override.model) if override is not None else None
         if override is not None and override.force_all and chosen is not None:
-            return Route(chosen, f"override {override.model} (all requests)")
+            return Route(chosen, f"override {override.model} (all requests)", by_override=True)
         if label is not None and label != "default":
-            target = self._resolve(label)
+            target = self.resolve(label)
             if target is not None:
                 return Route(target, f"rule {label}")
             if default is not None:
                 return Route(default, f"rule {label} (no model {label!r}; default)")
         if override is not None and chosen is not None:
-            return Route(chosen, f"override {override.model}")
+            return Route(chosen, f"override {override.model}", by_override=True)
         if passthrough or default is None:
             return Route(requested, "passthrough" if self.knows(requested) else "unknown")
         return Route(default, "default")

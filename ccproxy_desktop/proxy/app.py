@@ -68,6 +68,7 @@ class RouteRecord:
     stream: bool
     started: float
     attempt: Attempt | None = None
+    variant: str | None = None  # "<A/B test>:<model_name>"
 
 
 class BoundedStore:
@@ -296,6 +297,7 @@ class ProxyApp:
                 stream=ctx.stream,
                 started=time.monotonic(),
                 attempt=attempt,
+                variant=ctx.variant,
             )
         )
         log.info(
@@ -335,12 +337,14 @@ class ProxyApp:
             user=route.user,
             retried=route.attempt.retries if route.attempt else 0,
             fallback=bool(route.attempt and route.attempt.fallback_model),
+            variant=route.variant,
         )
         self.accounting.record(record)
         return record
 
     def record_refusal(self, ctx: RequestContext, outcome: str) -> None:
-        """A request we refused before it reached the provider: a ledger row at $0."""
+        """A request we refused before it reached the provider: a ledger row at $0. It never reached an A/B
+        variant's model, so it is not tagged with one (it doesn't count in the test)."""
         self.accounting.record(
             RequestRecord(
                 request_id=ctx.request_id,

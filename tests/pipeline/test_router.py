@@ -112,7 +112,7 @@ NO_DEFAULT = StaticCatalog(("think", "claude-*"))
             "claude-sonnet-4-5",
             True,
             "think",
-            Route("think", "override think"),
+            Route("think", "override think", by_override=True),
             id="override-serves-unmatched",
         ),
         pytest.param(
@@ -172,7 +172,7 @@ NO_DEFAULT = StaticCatalog(("think", "claude-*"))
             "claude-3-5-haiku-20241022",
             True,
             "think",
-            Route("claude-opus-4-5-20251101", "override think"),
+            Route("claude-opus-4-5-20251101", "override think", by_override=True),
             id="alias-override",
         ),
         pytest.param(
@@ -321,8 +321,8 @@ def test_names_lists_the_served_models_sorted() -> None:
     ("label", "force_all", "expected"),
     [
         ("background", False, Route("background", "rule background")),
-        ("background", True, Route("think", "override think (all requests)")),
-        ("default", True, Route("think", "override think (all requests)")),
+        ("background", True, Route("think", "override think (all requests)", by_override=True)),
+        ("default", True, Route("think", "override think (all requests)", by_override=True)),
     ],
 )
 def test_force_all_overrides_rule_routes_too(label: str, force_all: bool, expected: Route) -> None:
