@@ -201,6 +201,14 @@ async def test_the_quick_model_switch_wins_and_the_request_is_not_in_the_test(
     assert (ctx.routed_model, ctx.variant) == ("haiku", None)
 
 
+async def test_a_fallback_try_goes_to_the_fallback_model_and_is_not_in_the_test(tmp_path: Path) -> None:
+    pipeline = make_pipeline(tmp_path, [TEST])
+    ctx = claude_code_request("s-1")
+    ctx.forced_model = "haiku"
+    await pipeline.run(ctx)
+    assert (ctx.routed_model, ctx.route_reason, ctx.variant) == ("haiku", "fallback", None)
+
+
 async def test_without_a_session_the_user_then_the_request_decides(tmp_path: Path) -> None:
     pipeline = make_pipeline(tmp_path, [TEST])
     by_user = set()
