@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "BudgetSpec",
     "CCProxySection",
+    "CacheSpec",
     "HookSpec",
     "LiteLLMConfig",
     "ModelEntry",
@@ -125,6 +126,17 @@ class PriceSpec(_Frozen):
     cache_write_1h: float | None = Field(default=None, ge=0)
 
 
+class CacheSpec(_Frozen):
+    """The response cache (`ccproxy.cache`): identical requests within `ttl_seconds` answered without the
+    provider. Off by default."""
+
+    enabled: bool = False
+    storage: Literal["disk", "memory"] = "disk"
+    ttl_seconds: float = Field(default=3600.0, gt=0)
+    max_entries: int = Field(default=1000, ge=1)
+    max_size_mb: float = Field(default=100.0, gt=0)
+
+
 class CCProxySection(_Frozen):
     """The `ccproxy:` section of ccproxy.yaml."""
 
@@ -145,6 +157,7 @@ class CCProxySection(_Frozen):
     budgets: tuple[BudgetSpec, ...] = ()
     alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)
+    cache: CacheSpec = Field(default_factory=CacheSpec)
     ignored_upstream_keys: tuple[str, ...] = ()
 
 
