@@ -9,11 +9,13 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
+import yaml
 
 from ccproxy_desktop.cache.control import cache_stats
 from ccproxy_desktop.cache.store import cache_db_path
@@ -35,11 +37,18 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+def cache_config(provider: FakeProvider, folder: Path, workers: int, **cache: Any) -> ConfigPaths:
+    settings = {**SETTINGS, "cache": {**SETTINGS["cache"], **cache}}
+    paths = write_fake_config(folder, provider.base_url, free_port(), ccproxy=settings)
+    config = yaml.safe_load(paths.ccproxy_yaml.read_text())
+    config["litellm"]["num_workers"] = workers
+    paths.ccproxy_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    return paths
+
+
 @pytest.fixture(scope="module")
 def paths(provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> ConfigPaths:
-    return write_fake_config(
-        tmp_path_factory.mktemp("cache"), provider.base_url, free_port(), ccproxy=SETTINGS
-    )
+    return cache_config(provider, tmp_path_factory.mktemp("cache"), workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +184,20 @@ def test_hits_show_in_status_health(cache_proxy: RunningProxy, paths: ConfigPath
     assert report["cache"]["hit_rate"] == pytest.approx(
         report["cache"]["hits"] / report["requests_succeeded"], abs=1e-3
     )
+
+
+def test_memory_storage_is_cleared_by_the_cli(provider: FakeProvider, tmp_path: Path) -> None:
+    paths = cache_config(provider, tmp_path, workers=1, storage="memory")
+    request = body("in memory")
+    with running_proxy(paths) as proxy:
+        client(proxy).messages.create(**request)
+        wait_for(
+            lambda: client(proxy).messages.create(**request) is not None and provider_calls(provider) == 1
+        )
+        assert not cache_db_path(paths).exists()
+        result = ccproxy(paths, "cache", "clear", "--model", "claude-sonnet-5")
+        assert result.returncode == 0, result.stderr
+        assert "running proxies drop their in-memory entries of model claude-sonnet-5" in result.stdout
+        wait_for(
+            lambda: client(proxy).messages.create(**request) is not None and provider_calls(provider) == 2
+        )
