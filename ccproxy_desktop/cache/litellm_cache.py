@@ -21,7 +21,7 @@ from litellm.llms.anthropic.pass_through.messages.utils import anthropic_message
 from .key import model_of_key, request_key
 from .store import ResponseStore
 
-__all__ = ["CACHED_CALL_TYPES", "StoreBackend", "install", "keyed_fields"]
+__all__ = ["CACHED_CALL_TYPES", "StoreBackend", "install", "keyed_cache", "keyed_fields"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,19 @@ class StoreBackend(BaseCache):  # type: ignore[misc]  # LiteLLM is not type-chec
         return None
 
 
+def _beta_headers(kwargs: dict[str, Any]) -> list[str]:
+    """The `anthropic-beta` values of the client's request and of the headers our hooks add upstream."""
+    client = kwargs.get("proxy_server_request")
+    sources = (client.get("headers") if isinstance(client, dict) else None, kwargs.get("extra_headers"))
+    return sorted(
+        str(value)
+        for headers in sources
+        if isinstance(headers, dict)
+        for name, value in headers.items()
+        if str(name).lower() == "anthropic-beta"
+    )
+
+
 class _KeyedCache(Cache):  # type: ignore[misc]
     """LiteLLM's `Cache` with our key: the routed model group and the canonical request (`key.py`)."""
 
@@ -72,11 +85,7 @@ class _KeyedCache(Cache):  # type: ignore[misc]
         if preset is not None:
             return str(preset)
         request = dict(kwargs)
-        headers = kwargs.get("extra_headers")
-        if isinstance(headers, dict):
-            request["anthropic_beta"] = next(
-                (v for k, v in headers.items() if str(k).lower() == "anthropic-beta"), None
-            )
+        request["anthropic_beta"] = _beta_headers(kwargs)
         key = request_key(self._get_model_param_value(kwargs), request, self.fields)
         self._set_preset_cache_key_in_kwargs(
             preset_cache_key=key, **{k: v for k, v in kwargs.items() if k != "preset_cache_key"}
@@ -84,11 +93,17 @@ class _KeyedCache(Cache):  # type: ignore[misc]
         return key
 
 
-def install(store: ResponseStore) -> None:
-    """Answer identical Anthropic Messages requests from `store` in this process from now on."""
+def keyed_cache(store: ResponseStore) -> Cache:
+    """A LiteLLM `Cache` for Anthropic Messages calls with our key, over `store`."""
     cache = _KeyedCache(type="local", supported_call_types=CACHED_CALL_TYPES)
     cache.fields = keyed_fields()
     cache.cache = StoreBackend(store)
+    return cache
+
+
+def install(store: ResponseStore) -> None:
+    """Answer identical Anthropic Messages requests from `store` in this process from now on."""
+    cache = keyed_cache(store)
     if litellm.cache is not None:
         log.warning("response cache: replacing the cache set in config.yaml's litellm_settings")
     litellm.cache = cache
