@@ -23,12 +23,23 @@ IGNORED_FIELDS = frozenset({"metadata", "cache_control"})
 """Request fields that never take part in the key, even when the caller lists them."""
 
 
-def _without_cache_control(value: object) -> object:
-    if isinstance(value, Mapping):
-        return {k: _without_cache_control(v) for k, v in value.items() if k != "cache_control"}
-    if isinstance(value, (list, tuple)):
-        return [_without_cache_control(v) for v in value]
-    return value
+_CACHE_CONTROL_KEY = '"cache_control":{'
+
+
+def _strip_cache_control(text: str) -> str:
+    """`text` (compact JSON) without any `"cache_control":{...}` member and the comma joining it to its
+    neighbours. Inside JSON strings every quote is escaped, so the marker can only be a real key, and its value
+    (`{"type":"ephemeral","ttl":"1h"}`) has no nested object. Much cheaper than copying the request."""
+    pieces = text.split(_CACHE_CONTROL_KEY)
+    kept = [pieces[0]]
+    for piece in pieces[1:]:
+        rest = piece[piece.index("}") + 1 :]
+        if kept[-1].endswith(","):
+            kept[-1] = kept[-1][:-1]
+        elif rest.startswith(","):
+            rest = rest[1:]
+        kept.append(rest)
+    return "".join(kept)
 
 
 def canonical_request(model: str, request: Mapping[str, object], fields: Collection[str]) -> str:
@@ -39,10 +50,10 @@ def canonical_request(model: str, request: Mapping[str, object], fields: Collect
             continue
         value = request.get(name)
         if value is not None:
-            kept[name] = _without_cache_control(value)
+            kept[name] = value
     if kept.get("stream") is False:
         del kept["stream"]  # absent and false mean the same
-    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _strip_cache_control(json.dumps(kept, sort_keys=True, separators=(",", ":"), default=str))
 
 
 def request_key(model: str, request: Mapping[str, object], fields: Collection[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -116,3 +117,21 @@ def test_the_key_litellm_uses_is_ours() -> None:
     beta = {"headers": {"anthropic-beta": "context-1m-2025-08-07"}}
     assert litellm_key(BASE, proxy_server_request=beta) != litellm_key(BASE)
     assert litellm_key(BASE, extra_headers={"Anthropic-Beta": "x"}) != litellm_key(BASE)
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        [{"cache_control": {"type": "ephemeral"}, "text": "a", "type": "text"}],
+        [{"text": "a", "cache_control": {"type": "ephemeral", "ttl": "1h"}, "type": "text"}],
+        [{"text": "a", "type": "text", "cache_control": {"type": "ephemeral"}}],
+        [{"text": 'a "cache_control":{x}', "type": "text"}],
+    ],
+    ids=["first member", "middle member", "last member", "marker inside a text"],
+)
+def test_cache_control_is_removed_wherever_it_is_and_only_there(blocks: list[dict[str, Any]]) -> None:
+    text = canonical_request("m", {"messages": [{"role": "user", "content": blocks}]}, FIELDS)
+    parsed = json.loads(text)
+    content = parsed["messages"][0]["content"][0]
+    assert "cache_control" not in content
+    assert content["text"] == blocks[0]["text"]
