@@ -26,8 +26,7 @@ def cache(paths: ConfigPaths, args: argparse.Namespace) -> int:
     try:
         settings = load_settings(paths)
     except ConfigInvalid as exc:
-        print(exc, file=sys.stderr)
-        return 1
+        sys.exit(str(exc))  # the issues on stderr, exit status 1
     spec = settings.ccproxy.cache
     if args.action == "clear":
         if args.model and args.model not in settings.litellm.model_names():
