@@ -26,6 +26,8 @@ from .adapter import (
 )
 from .app import LiteLLMCatalog, LiteLLMModels, ProxyApp
 from .logs import set_debug
+from .retry import RetryPolicy, parse_retry_after
+from .retrying import current_attempt
 from .usage import timings_ms, usage_from_litellm
 
 __all__ = ["CCProxyHandler", "proxy_handler_instance"]
@@ -72,6 +74,10 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         """The guard's hook for a 401 from the provider: refresh our token once if this request used one."""
         return await self.app.unauthorized(request_id) if self._app is not None else False
 
+    def retry_policy(self) -> RetryPolicy | None:
+        """The retry settings in force now; None before the app is built (no retries then)."""
+        return self._app.retry_policy() if self._app is not None else None
+
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
         if self._app is not None:
@@ -91,6 +97,9 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
             ctx = context_from_litellm(data, kind)
         except Reject as reject:
             raise _http_error(reject) from None
+        attempt = current_attempt()
+        if attempt is not None:
+            ctx.forced_model = attempt.fallback_model
         try:
             await app.pipeline.run(ctx)
         except Reject as reject:
@@ -101,12 +110,24 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if over is not None:
             app.record_refusal(ctx, "refused")
             raise _http_error(budget_reject(over)) from None
+        if attempt is not None:
+            _follow_fallback(ctx)
+            attempt.routed_model = ctx.target_model
         apply_to_litellm(ctx, data)
-        app.remember(ctx)
+        app.remember(ctx, attempt)
         provider = ctx.notes.get("credential_provider")
         if isinstance(provider, str) and ctx.upstream_api_key:
             app.used_token(ctx.request_id, provider, ctx.upstream_api_key)
         return data
+
+    async def async_post_call_failure_hook(
+        self, request_data: Any, original_exception: Any, user_api_key_dict: Any, traceback_str: Any = None
+    ) -> Any:
+        """Runs before LiteLLM answers a failed request: tell the retry layer the provider's retry-after."""
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.retry_after = _retry_after(original_exception)
+        return None
 
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
@@ -126,6 +147,11 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         route = self.app.records.pop(str(call_id)) if call_id else None
         if route is None:
             return
+        if outcome != "ok" and route.attempt is not None and route.attempt.will_retry(_status(kwargs)):
+            log.info(
+                "try %s of %s failed (%s); retrying", route.attempt.number + 1, route.request_id, outcome
+            )
+            return
         latency, ttfb = timings_ms(kwargs, start, end)
         cached = kwargs.get("cache_hit") is True  # answered by the response cache: no provider tokens
         usage = TokenUsage() if cached else usage_from_litellm(response)
@@ -142,6 +168,32 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
             " (response cache)" if cached else "",
             extra={"request_id": record.request_id, "outcome": outcome},
         )
+
+
+def _follow_fallback(ctx: Any) -> None:
+    """A fallback try whose pipeline has no router hook to honour `forced_model`: route it here, without the
+    credentials the pipeline picked for the other model."""
+    if ctx.forced_model and ctx.target_model != ctx.forced_model:
+        ctx.routed_model, ctx.route_reason = ctx.forced_model, "fallback"
+        ctx.upstream_api_key = None
+        ctx.upstream_headers.pop("authorization", None)
+
+
+def _status(kwargs: dict[str, Any]) -> int | None:
+    """The HTTP status LiteLLM answers a failed call with (its exception's `status_code`)."""
+    status = getattr(kwargs.get("exception"), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _retry_after(exc: Any) -> float | None:
+    """The provider's `retry-after` (seconds) from a LiteLLM exception, if it sent one."""
+    response = getattr(exc, "response", None)
+    for headers in (getattr(exc, "litellm_response_headers", None), getattr(response, "headers", None)):
+        if headers is not None and hasattr(headers, "get"):
+            value = parse_retry_after(headers.get("retry-after"))
+            if value is not None:
+                return value
+    return None
 
 
 def _provider_model(kwargs: dict[str, Any]) -> str:
