@@ -12,6 +12,7 @@ from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
 from . import (
     ab_commands,
     auth_commands,
+    cache_commands,
     demo,
     doctor,
     model_commands,
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=model_commands.model)
 
     auth_commands.add_parser(sub)
+    cache_commands.add_parser(sub)
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger")
     p.add_argument("--period", choices=["today", "week", "month", "all"], default="today")

@@ -123,6 +123,9 @@ def _print_health(health: dict[str, Any], since_start: bool) -> None:
                 f"{title}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
             )
     print(f"spend: ${health['cost_usd']['today']:.4f} today, ${health['cost_usd']['month']:.4f} this month")
+    cache = health["cache"]
+    if cache["hits"]:
+        print(f"response cache: {cache['hits']} hits ({cache['hit_rate']:.0%} of successful requests)")
     for warning in health["warnings"]:
         print(f"warning: {warning}")
 

@@ -130,6 +130,12 @@ def health_report(paths: ConfigPaths, since: float | None) -> dict[str, Any]:
         "by_rule": snapshot.by_rule,
         "latency_ms": {"p50": snapshot.latency_p50_ms, "p95": snapshot.latency_p95_ms},
         "cost_usd": {"today": round(today, 6), "month": round(month, 6)},
+        "cache": {
+            "hits": snapshot.cache_hits,
+            "hit_rate": round(snapshot.cache_hits / snapshot.requests_succeeded, 4)
+            if snapshot.requests_succeeded
+            else None,
+        },
         "warnings": [
             f"no price known for {m}: its requests are recorded with unknown cost (add it under `pricing:`)"
             for m in unknown

@@ -16,6 +16,7 @@ __all__ = [
     "ABVariantSpec",
     "BudgetSpec",
     "CCProxySection",
+    "CacheSpec",
     "HookSpec",
     "LiteLLMConfig",
     "ModelEntry",
@@ -162,6 +163,17 @@ class ABTestSpec(_Frozen):
         return value
 
 
+class CacheSpec(_Frozen):
+    """The response cache (`ccproxy.cache`): identical requests within `ttl_seconds` answered without the
+    provider. Off by default."""
+
+    enabled: bool = False
+    storage: Literal["disk", "memory"] = "disk"
+    ttl_seconds: float = Field(default=3600.0, gt=0)
+    max_entries: int = Field(default=1000, ge=1)
+    max_size_mb: float = Field(default=100.0, gt=0)
+
+
 class CCProxySection(_Frozen):
     """The `ccproxy:` section of ccproxy.yaml."""
 
@@ -183,6 +195,7 @@ class CCProxySection(_Frozen):
     alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)
     ab_tests: tuple[ABTestSpec, ...] = ()
+    cache: CacheSpec = Field(default_factory=CacheSpec)
     ignored_upstream_keys: tuple[str, ...] = ()
 
 

@@ -27,6 +27,7 @@ from PIL import Image
 
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths, create_private_file
+from ..config.schema import CacheSpec
 from ..ledger.budgets import period_window
 from ..ledger.clock import local_now, local_zone
 from ..ledger.store import Ledger
@@ -200,6 +201,7 @@ class TrayApp:
             Action.OPEN_CONFIG: self.open_config_folder,
             Action.OPEN_LOG: self.open_log,
             Action.USAGE_REPORT: self.usage_report,
+            Action.CLEAR_CACHE: self.clear_response_cache,
             Action.QUIT: self.quit,
         }
         with self._action_lock:
@@ -252,6 +254,16 @@ class TrayApp:
         path.parent.mkdir(parents=True, exist_ok=True)
         render_spend_chart(days, path, title=f"Spend per day by model, {now:%B %Y}")
         return path
+
+    def clear_response_cache(self) -> None:
+        """Drop every cached response (`ccproxy cache clear`): cache.db and running proxies' memory."""
+        from ..cache.control import clear_cache
+
+        settings = self.poller.settings
+        spec = settings.ccproxy.cache if settings is not None else CacheSpec()
+        dropped = clear_cache(self.paths, spec)
+        log.info("response cache cleared from the tray (%d entries in cache.db)", dropped)
+        self.advise(Advice("cache-cleared", "Response cache cleared", f"{dropped} cached responses dropped"))
 
     def quit(self) -> None:
         """Close the tray; `run` then stops the proxy if the tray started it."""

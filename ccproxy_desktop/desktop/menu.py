@@ -13,7 +13,7 @@ Layout (informational lines are disabled items, so the first item a keyboard rea
     [x] Shell integration
     [x] Launch at login
     ───
-    Open config folder / Open log / Usage report
+    Open config folder / Open log / Usage report / Clear response cache (when the cache is on)
     ───
     Quit
 """
@@ -56,6 +56,7 @@ class Action(StrEnum):
     OPEN_CONFIG = "open-config"
     OPEN_LOG = "open-log"
     USAGE_REPORT = "usage-report"
+    CLEAR_CACHE = "clear-cache"  # the response cache, every model
     QUIT = "quit"
 
 
@@ -182,6 +183,8 @@ def build_menu(state: AppState, actions: Collection[Action] = ALL_ACTIONS) -> tu
     ):
         if action in actions:
             entries.append(MenuEntry(label, action))
+    if Action.CLEAR_CACHE in actions and state.response_cache:
+        entries.append(MenuEntry("Clear response cache", Action.CLEAR_CACHE))
     entries += [SEPARATOR, MenuEntry("Quit", Action.QUIT)]
     return _tidy(entries)
 

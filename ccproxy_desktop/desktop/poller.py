@@ -149,6 +149,7 @@ class LedgerPoller:
         changes["scoped_budgets"] = frozenset(
             b.name for b in settings.ccproxy.budgets if b.model is not None or b.user is not None
         )
+        changes["response_cache"] = settings.ccproxy.cache.enabled
 
     def _read_ledger(self, changes: dict[str, Any]) -> None:
         stamp = _stamp(

@@ -62,6 +62,7 @@ class AppState:
     shell_integration: bool = False
     launch_at_login: bool = False
     scoped_budgets: frozenset[str] = frozenset()  # budgets limited to one model or user
+    response_cache: bool = False  # `ccproxy.cache.enabled`: the menu offers "Clear response cache"
 
     @property
     def warning(self) -> bool:

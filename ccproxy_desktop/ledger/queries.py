@@ -92,6 +92,7 @@ class HealthSnapshot:
     latency_p50_ms: float | None
     latency_p95_ms: float | None
     first_ts: float | None  # the oldest request in the window
+    cache_hits: int = 0  # successful requests answered by the response cache
 
 
 def spend(
@@ -155,9 +156,12 @@ def health(conn: sqlite3.Connection, since: float | None = None) -> HealthSnapsh
     ledger.
     """
     where, window = _window(since, None)
-    totals = f"SELECT count(*), coalesce(sum(outcome = 'ok'), 0), min(ts) FROM requests {where}"
+    totals = (
+        f"SELECT count(*), coalesce(sum(outcome = 'ok'), 0), min(ts), "
+        f"coalesce(sum(cached AND outcome = 'ok'), 0) FROM requests {where}"
+    )
     with transaction(conn, write=False):
-        total, succeeded, first_ts = conn.execute(totals, window).fetchone()
+        total, succeeded, first_ts, cache_hits = conn.execute(totals, window).fetchone()
         by_model = _counts(conn, "routed_model", since)
         by_rule = _counts(conn, "label", since)
         p50 = _latency_percentile(conn, since, succeeded, 50)
@@ -171,6 +175,7 @@ def health(conn: sqlite3.Connection, since: float | None = None) -> HealthSnapsh
         latency_p50_ms=p50,
         latency_p95_ms=p95,
         first_ts=first_ts,
+        cache_hits=cache_hits,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,8 @@ import httpx
 from ..auth.claude_import import import_claude_credentials
 from ..auth.manager import CredentialManager
 from ..auth.stores import open_store
+from ..cache.control import CLEAR_SIGNAL_NAME, clear_signal_path, read_clear_signal
+from ..cache.store import ResponseStore, open_response_store
 from ..config.loader import ConfigInvalid, Settings, load_settings
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
@@ -51,6 +54,7 @@ _RESTART_ONLY: tuple[tuple[Any, str], ...] = (
         lambda s: (s.litellm.litellm_settings, s.litellm.general_settings, s.litellm.router_settings),
         "litellm_settings/general_settings/router_settings in config.yaml",
     ),
+    (lambda s: s.ccproxy.cache, "the `cache:` section (response cache)"),
 )
 
 
@@ -160,6 +164,7 @@ class ProxyApp:
             load_callbacks(self.settings.ccproxy.alert_callbacks),
         )
         self.records = BoundedStore()
+        self.response_store = self._open_response_store()
         self.started = time.time()
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -178,6 +183,16 @@ class ProxyApp:
             proxy_keys=self.proxy_keys,
         )
 
+    def _open_response_store(self) -> ResponseStore | None:
+        spec = self.settings.ccproxy.cache
+        if not spec.enabled:
+            return None
+        try:
+            return open_response_store(self.paths, spec)
+        except (OSError, sqlite3.Error) as exc:
+            log.error("response cache disabled: cannot open its store: %s", exc)
+            return None
+
     # -- lifecycle -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -190,6 +205,7 @@ class ProxyApp:
             self.paths.ccproxy_yaml.name,
             self.paths.litellm_yaml.name,
             self.paths.credentials_changed.name,
+            CLEAR_SIGNAL_NAME,
         }
         self._watcher = ConfigWatcher(self.paths.config_dir, watched, self._changed)
         self._watcher.start()
@@ -200,8 +216,13 @@ class ProxyApp:
         if self._refresher is not None:
             self._refresher.cancel()
         self.accounting.close()
+        if self.response_store is not None:
+            self.response_store.close()
 
     def _changed(self, path: Path) -> None:
+        if path.name == CLEAR_SIGNAL_NAME:
+            self._clear_cache()
+            return
         if self._loop is None or self._loop.is_closed():
             return
         work = (
@@ -221,6 +242,13 @@ class ProxyApp:
 
     async def _reload_on_loop(self) -> None:
         self.reload()
+
+    def _clear_cache(self) -> None:
+        """`ccproxy cache clear` or the tray asked every worker to drop cached answers (one model or all)."""
+        valid, model = read_clear_signal(clear_signal_path(self.paths))
+        if valid and self.response_store is not None:
+            dropped = self.response_store.clear(model)
+            log.info("response cache: dropped %d entries of %s", dropped, model or "every model")
 
     # -- credentials -----------------------------------------------------------------------------------
 
@@ -317,9 +345,10 @@ class ProxyApp:
         latency_ms: float,
         ttfb_ms: float | None,
         outcome: str,
+        cached: bool = False,
     ) -> RequestRecord:
-        """Price a finished request and queue its ledger row."""
-        ok = outcome == "ok"
+        """Price a finished request and queue its ledger row (an answer from the response cache costs $0)."""
+        ok = outcome == "ok" and not cached
         record = RequestRecord(
             request_id=route.request_id,
             ts=time.time(),
@@ -335,6 +364,7 @@ class ProxyApp:
             stream=route.stream,
             session_id=route.session_id,
             user=route.user,
+            cached=cached,
             retried=route.attempt.retries if route.attempt else 0,
             fallback=bool(route.attempt and route.attempt.fallback_model),
             variant=route.variant,

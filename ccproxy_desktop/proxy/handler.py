@@ -15,6 +15,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from ..config.loader import ConfigInvalid
 from ..config.paths import ConfigPaths
 from ..ledger.budgets import BudgetStatus
+from ..ledger.records import TokenUsage
 from ..pipeline.context import Reject
 from .adapter import (
     ANTHROPIC_CALL_TYPES,
@@ -62,6 +63,10 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         config."""
         try:
             await self.app.start()
+            if self.app.response_store is not None:
+                from ..cache.litellm_cache import install
+
+                install(self.app.response_store)
         except ConfigInvalid as exc:  # changed between the server's check and now: requests will say so
             log.error("config invalid at start-up: %s", exc)
 
@@ -148,16 +153,19 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
             )
             return
         latency, ttfb = timings_ms(kwargs, start, end)
+        cached = kwargs.get("cache_hit") is True  # answered by the response cache: no provider tokens
+        usage = TokenUsage() if cached else usage_from_litellm(response)
         record = self.app.record_outcome(
-            route, _provider_model(kwargs), usage_from_litellm(response), latency, ttfb, outcome
+            route, _provider_model(kwargs), usage, latency, ttfb, outcome, cached=cached
         )
         log.info(
-            "done %s: %s via %s in %.0f ms, $%s",
+            "done %s: %s via %s in %.0f ms, $%s%s",
             record.request_id,
             outcome,
             record.routed_model,
             latency,
             "?" if record.cost_usd is None else f"{record.cost_usd:.6f}",
+            " (response cache)" if cached else "",
             extra={"request_id": record.request_id, "outcome": outcome},
         )
 

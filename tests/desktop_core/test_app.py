@@ -258,3 +258,27 @@ def test_quit_closes_the_icon_and_shutdown_stops_the_proxy_it_started(started: W
     started.app.shutdown()
     assert started.proxy.calls == ["start", "stop"]
     assert started.notifier.closed
+
+
+def test_clear_response_cache_is_offered_when_the_cache_is_on_and_empties_it(started: World) -> None:
+    from ccproxy_desktop.cache.control import cache_stats, clear_signal_path
+    from ccproxy_desktop.cache.store import SqliteResponseStore, cache_db_path
+    from ccproxy_desktop.config.schema import CacheSpec
+
+    assert find_entry(started.app.entries(), Action.CLEAR_CACHE) is None  # off by default
+    settings = yaml.safe_load(started.paths.ccproxy_yaml.read_text())
+    settings["ccproxy"]["cache"] = {"enabled": True}
+    started.paths.ccproxy_yaml.write_text(yaml.safe_dump(settings))
+    started.app.poller.poll()
+    entry = find_entry(started.app.entries(), Action.CLEAR_CACHE)
+    assert entry is not None and entry.label == "Clear response cache"
+
+    store = SqliteResponseStore(cache_db_path(started.paths), 600, 10, 10_000)
+    store.put("default:1", "default", "answer")
+    store.put("think:1", "think", "answer")
+    store.close()
+    started.app.dispatch(Action.CLEAR_CACHE)
+    stats = cache_stats(started.paths, CacheSpec())
+    assert stats is not None and stats.entries == 0
+    assert clear_signal_path(started.paths).exists()  # running proxies drop their memory entries too
+    assert started.notifier.sent[-1].title == "Response cache cleared"

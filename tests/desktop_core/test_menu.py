@@ -255,3 +255,12 @@ def test_pystray_menu_dispatches_and_follows_the_current_state(pystray_dummy: ob
     assert dispatched[-1] == (Action.QUIT, None)
     shell = next(i for i in rebuilt if i.text == "Shell integration")
     assert shell.checked is False and not shell.radio
+
+
+def test_clear_response_cache_shows_only_when_the_cache_is_on() -> None:
+    assert "Clear response cache" not in labels(build_menu(STATE))
+    menu = build_menu(replace(STATE, response_cache=True))
+    assert labels(menu)[-4:] == ["Usage report", "Clear response cache", "---", "Quit"]
+    assert "Clear response cache" not in labels(
+        build_menu(replace(STATE, response_cache=True), {Action.QUIT})
+    )

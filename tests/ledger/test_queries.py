@@ -250,6 +250,15 @@ def test_health_counts_and_percentiles(ledger: Ledger, make_record: MakeRecord) 
     assert everything.first_ts == T - 100
 
 
+def test_health_counts_response_cache_hits(ledger: Ledger, make_record: MakeRecord) -> None:
+    hits = [make_record(ts=T + i, cached=True, cost_usd=0.0) for i in range(3)]
+    misses = [make_record(ts=T + 10 + i) for i in range(5)]
+    failed_hit = [make_record(ts=T + 20, cached=True, outcome="error:APIError")]
+    store(ledger, hits + misses + failed_hit)
+    assert ledger.health(since=T).cache_hits == 3
+    assert ledger.health(since=T + 10).cache_hits == 0  # a failed request is never a hit
+
+
 def test_health_of_an_empty_window(ledger: Ledger) -> None:
     snapshot = ledger.health(since=T)
     assert (snapshot.requests_total, snapshot.requests_succeeded, snapshot.requests_failed) == (0, 0, 0)
