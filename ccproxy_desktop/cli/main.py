@@ -18,6 +18,7 @@ from . import (
     shell_commands,
     tray_command,
     usage_commands,
+    user_commands,
 )
 
 __all__ = ["build_parser", "main", "tray_main"]
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("budget", help="each budget: spent, limit, alerts sent, burn rate")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=usage_commands.budget)
+
+    user_commands.add_parser(sub)
 
     p = sub.add_parser("tray", help="the desktop tray app (no display: runs the proxy in the foreground)")
     p.set_defaults(func=tray_command.tray)

@@ -7,6 +7,7 @@ ccproxy accepted but which have no meaning here are listed in `UPSTREAM_IGNORED_
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,6 +22,7 @@ __all__ = [
     "PriceSpec",
     "RuleSpec",
     "ServerSection",
+    "UserSpec",
 ]
 
 # Keys upstream ccproxy accepted that configure features we don't have (mitmproxy inspector, statusline...).
@@ -41,6 +43,9 @@ UPSTREAM_IGNORED_KEYS = frozenset(
         "port",
     }
 )
+
+
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 class _Frozen(BaseModel):
@@ -125,6 +130,23 @@ class PriceSpec(_Frozen):
     cache_write_1h: float | None = Field(default=None, ge=0)
 
 
+class UserSpec(_Frozen):
+    """One user of the proxy (`users:` maps a name to this): the hash of their key and their limits.
+
+    Tokens are input + cache writes + output (cache reads are left to the cost limits); `None` is no limit.
+    Model patterns are shell-style (`claude-haiku-*`), case-insensitive, matched against model_names.
+    """
+
+    key_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    daily_token_limit: int | None = Field(default=None, ge=1)
+    monthly_token_limit: int | None = Field(default=None, ge=1)
+    daily_cost_limit_usd: float | None = Field(default=None, gt=0)
+    monthly_cost_limit_usd: float | None = Field(default=None, gt=0)
+    allowed_models: tuple[str, ...] = ()
+    blocked_models: tuple[str, ...] = ()
+
+
 class CCProxySection(_Frozen):
     """The `ccproxy:` section of ccproxy.yaml."""
 
@@ -145,7 +167,21 @@ class CCProxySection(_Frozen):
     budgets: tuple[BudgetSpec, ...] = ()
     alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)
+    users: dict[str, UserSpec] = Field(default_factory=dict)
     ignored_upstream_keys: tuple[str, ...] = ()
+
+    @field_validator("users")
+    @classmethod
+    def _distinct_users(cls, value: dict[str, UserSpec]) -> dict[str, UserSpec]:
+        bad = [name for name in value if not _USER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"user name {bad[0]!r}: use letters, digits and . _ @ - (at most 64)")
+        owners: dict[str, str] = {}
+        for name, user in value.items():
+            if user.key_hash in owners:
+                raise ValueError(f"users {owners[user.key_hash]!r} and {name!r} have the same key_hash")
+            owners[user.key_hash] = name
+        return value
 
 
 class ModelEntry(BaseModel):

@@ -13,6 +13,7 @@ import yaml
 from ..config.compat import OUR_CALLBACK, UPSTREAM_CALLBACKS
 from ..config.loader import Settings
 from ..config.paths import create_private_file
+from .users import CUSTOM_AUTH_PATH
 
 __all__ = ["effective_litellm_config", "write_effective_config"]
 
@@ -34,6 +35,10 @@ def effective_litellm_config(settings: Settings) -> dict[str, Any]:
         {k: v for k, v in entry.items() if not (k == "model_info" and not v)}
         for entry in data.get("model_list", [])
     ]
+    # Our key check, so user keys work without LiteLLM's database (a custom_auth of your own replaces it).
+    general_settings = dict(data.get("general_settings") or {})
+    general_settings.setdefault("custom_auth", CUSTOM_AUTH_PATH)
+    data["general_settings"] = general_settings
     data["router_settings"] = data.get("router_settings") or {}
     if not data["router_settings"]:
         data.pop("router_settings")

@@ -7,6 +7,7 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import HTTPException
@@ -26,10 +27,13 @@ from .adapter import (
 from .app import LiteLLMCatalog, LiteLLMModels, ProxyApp
 from .logs import set_debug
 from .usage import timings_ms, usage_from_litellm
+from .users import authenticated_user
 
 __all__ = ["CCProxyHandler", "proxy_handler_instance"]
 
 log = logging.getLogger(__name__)
+
+_ERROR_HEADERS_KEPT = 1000  # refusals whose response is still being written; far more than are in flight
 
 
 def _http_error(reject: Reject) -> HTTPException:
@@ -45,6 +49,7 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
     def __init__(self, app: ProxyApp | None = None) -> None:
         super().__init__()
         self._app = app
+        self._error_headers: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     @property
     def app(self) -> ProxyApp:
@@ -67,6 +72,15 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         """The guard's hook for a 401 from the provider: refresh our token once if this request used one."""
         return await self.app.unauthorized(request_id) if self._app is not None else False
 
+    def is_user_key(self, key: str) -> bool:
+        """The guard's check for a key that isn't the master key: a configured user's key?"""
+        return self._app is not None and self._app.users.identify(key) is not None
+
+    def error_headers(self, call_id: str) -> dict[str, str]:
+        """The guard's hook for an error response: headers of our refusal that LiteLLM's error response leaves
+        out (`retry-after`), given once."""
+        return self._error_headers.pop(call_id, {})
+
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
         if self._app is not None:
@@ -80,22 +94,34 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if kind not in ROUTED_CALL_TYPES:
             return data
         app = self.app
+        user = authenticated_user(user_api_key_dict)
         try:
             if kind in ANTHROPIC_CALL_TYPES:
                 validate_anthropic_request(data)
             ctx = context_from_litellm(data, kind)
         except Reject as reject:
             raise _http_error(reject) from None
+        ctx.user = user or ctx.user
         try:
             await app.pipeline.run(ctx)
         except Reject as reject:
             log.info("refused %s: %s %s", ctx.request_id, reject.status, reject.message)
             app.record_refusal(ctx, f"error:{reject.error_type}")
             raise _http_error(reject) from None
+        ctx.user = user or ctx.user  # the key names the user; a hook can't make it someone else
         over = app.accounting.over_budget(ctx.target_model, ctx.user)
         if over is not None:
             app.record_refusal(ctx, "refused")
             raise _http_error(budget_reject(over)) from None
+        refusal = await app.users.refusal(user, ctx.model, ctx.target_model) if user else None
+        if refusal is not None:
+            log.info("refused %s: %s %s", ctx.request_id, refusal.status, refusal.message)
+            app.record_refusal(ctx, "refused")
+            if refusal.headers:
+                self._error_headers[ctx.request_id] = refusal.headers
+                while len(self._error_headers) > _ERROR_HEADERS_KEPT:
+                    self._error_headers.popitem(last=False)
+            raise _http_error(refusal) from None
         apply_to_litellm(ctx, data)
         app.remember(ctx)
         provider = ctx.notes.get("credential_provider")
