@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -32,6 +33,7 @@ __all__ = ["Accounting", "litellm_price_lookup", "load_callbacks"]
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 2.0
+EARLIER_DAYS_SECONDS = 60.0
 AlertCallback = Callable[[AlertDue], object]
 
 
@@ -86,6 +88,7 @@ class Accounting:
         self.callbacks = list(callbacks)
         self.tracker = BudgetTracker(settings.ccproxy.budgets, now)
         self.users = UserUsage(settings.ccproxy.users, now)
+        self._earlier_days: tuple[str, float, dict[str, tuple[int, float]]] = ("", 0.0, {})
         self.ledger = ledger or Ledger(settings.paths.ledger_db, on_commit=self._on_commit)
         self._stop = threading.Event()
         self._failed_callbacks: set[str] = set()
@@ -101,6 +104,7 @@ class Accounting:
         self.settings, self.prices, self.callbacks = settings, prices, list(callbacks)
         self.tracker = tracker
         self.users = UserUsage(settings.ccproxy.users, self.now)
+        self._earlier_days = ("", 0.0, {})
         self.resync()
         if (settings.ccproxy.budgets or self.users.tracks) and self._thread is None:
             self._thread = threading.Thread(target=self._resync_loop, name="budget-resync", daemon=True)
@@ -159,11 +163,28 @@ class Accounting:
             )
             sent[budget.name] = self.ledger.alerts_sent(budget.name, window.key)
         self.tracker.seed(spent, sent)
-        users = self.users
-        for period, window in users.windows().items() if users.tracks else ():
-            until = window.end.timestamp() if window.end else None
-            report = self.ledger.usage(window.start.timestamp(), until, group_by="user")
-            users.seed(period, window.key, user_totals(report.groups))
+        if self.users.tracks:
+            self._resync_users()
+
+    def _resync_users(self) -> None:
+        """Each limited user's tokens and cost today and this month from the ledger. The month is the days
+        before today, re-read at most every `EARLIER_DAYS_SECONDS` (rows rarely land in a past day), plus
+        today: a month's rows cost 20x a day's to sum."""
+        windows = self.users.windows()
+        day, month = windows["day"], windows["month"]
+        start, until = day.start.timestamp(), day.end.timestamp() if day.end else None
+        today = user_totals(self.ledger.usage(start, until, group_by="user").groups)
+        self.users.seed("day", day.key, today)
+        key, read_at, earlier = self._earlier_days
+        if key != day.key or time.monotonic() - read_at > EARLIER_DAYS_SECONDS:
+            groups = self.ledger.usage(month.start.timestamp(), start, group_by="user").groups
+            earlier = user_totals(groups) if month.start < day.start else {}
+            self._earlier_days = (day.key, time.monotonic(), earlier)
+        totals = dict(earlier)
+        for user, (tokens, usd) in today.items():
+            tokens_before, usd_before = totals.get(user, (0, 0.0))
+            totals[user] = (tokens_before + tokens, usd_before + usd)
+        self.users.seed("month", month.key, totals)
 
     def _resync_loop(self) -> None:
         while not self._stop.wait(RESYNC_SECONDS):

@@ -8,9 +8,11 @@ requests, and those before a restart). Time comes from the injected `now` clock 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
+import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -52,9 +54,14 @@ def has_usage_limits(spec: UserSpec) -> bool:
     return any(limit is not None for period in PERIODS for limit in _limits(spec, period))
 
 
-def _matches(model: str, patterns: Iterable[str]) -> bool:
-    name = model.lower()
-    return any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)
+@functools.lru_cache(maxsize=256)
+def _pattern(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One case-insensitive regular expression for a list of shell-style patterns (compiled once)."""
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns), re.IGNORECASE)
+
+
+def _matches(model: str, patterns: tuple[str, ...]) -> bool:
+    return bool(patterns) and _pattern(patterns).match(model) is not None
 
 
 def model_refusal(user: str, spec: UserSpec, requested: str, routed: str) -> str | None:
