@@ -45,6 +45,7 @@ UPSTREAM_IGNORED_KEYS = frozenset(
 )
 
 
+_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
@@ -137,7 +138,7 @@ class UserSpec(_Frozen):
     Model patterns are shell-style (`claude-haiku-*`), case-insensitive, matched against model_names.
     """
 
-    key_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    key_hash: str
     requests_per_minute: int | None = Field(default=None, ge=1)
     daily_token_limit: int | None = Field(default=None, ge=1)
     monthly_token_limit: int | None = Field(default=None, ge=1)
@@ -145,6 +146,15 @@ class UserSpec(_Frozen):
     monthly_cost_limit_usd: float | None = Field(default=None, gt=0)
     allowed_models: tuple[str, ...] = ()
     blocked_models: tuple[str, ...] = ()
+
+    @field_validator("key_hash")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if not _KEY_HASH.fullmatch(value):
+            raise ValueError(
+                "must be `sha256:` and 64 lowercase hex digits, as `ccproxy user add` prints (never the key)"
+            )
+        return value
 
 
 class CCProxySection(_Frozen):

@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+import yaml
 
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.ledger.store import Ledger
@@ -114,6 +115,35 @@ def test_over_the_rate_limit_is_429_with_retry_after(
     ask(users_proxy, "alice")  # other users are not affected
 
 
+def signs_in(proxy: RunningProxy, key: str) -> bool:
+    try:
+        anthropic.Anthropic(base_url=proxy.url, api_key=key, max_retries=0).messages.create(
+            model="claude-sonnet-5", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+    except anthropic.PermissionDeniedError:
+        return False
+    return True
+
+
+def test_a_user_added_with_the_cli_signs_in_without_a_restart(
+    users_proxy: RunningProxy, paths: ConfigPaths
+) -> None:
+    added = run_ccproxy(paths, "user", "add", "carol", "--daily-token-limit", "100000", "--block", "*opus*")
+    assert added.returncode == 0, added.stderr
+    key = next(
+        line.strip() for line in added.stdout.splitlines() if line.strip().startswith("sk-ccproxy-user-")
+    )
+    snippet = yaml.safe_load(added.stdout.split("(merge into an existing `users:`):", 1)[1].split("\n\n")[1])
+    assert snippet["users"]["carol"]["blocked_models"] == ["*opus*"]
+    assert not signs_in(users_proxy, key)
+    config = yaml.safe_load(paths.ccproxy_yaml.read_text())
+    config["ccproxy"]["users"].update(snippet["users"])
+    paths.ccproxy_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    wait_for(lambda: signs_in(users_proxy, key), timeout=30, interval=0.5)
+    again = run_ccproxy(paths, "user", "add", "carol")
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
 def committed_requests(paths: ConfigPaths, user: str) -> int:
     with Ledger(paths.ledger_db) as ledger:
         groups = ledger.usage(None, group_by="user").groups
@@ -155,3 +185,5 @@ def test_token_limit_holds_after_a_restart_and_usage_is_reported_per_user(
     assert rows["limited"]["limits"]["daily_token_limit"] == 2000
     assert rows["bob"]["today"]["requests"] == 3
     assert rows["alice"]["today"]["requests"] == 4  # refusals count as requests, at no tokens
+    table = run_ccproxy(paths, "user", "list").stdout
+    assert "3,000/2,000" in table and "only claude-sonnet-*" in table and "not *opus*" in table

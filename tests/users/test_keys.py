@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from ccproxy_desktop.config.loader import ConfigInvalid, load_settings
 from ccproxy_desktop.config.schema import CCProxySection, UserSpec
+from ccproxy_desktop.testing.configs import write_fake_config
 from ccproxy_desktop.users.keys import KEY_PREFIX, UserDirectory, hash_key, new_user_key
 
 
@@ -35,8 +39,8 @@ def test_the_hash_is_sha256_of_the_key() -> None:
 @pytest.mark.parametrize(
     ("users", "message"),
     [
-        ({"alice": {"key_hash": "abc"}}, "String should match pattern"),
-        ({"alice": {"key_hash": "sha256:" + "A" * 64}}, "String should match pattern"),
+        ({"alice": {"key_hash": "abc"}}, "64 lowercase hex digits"),
+        ({"alice": {"key_hash": "sha256:" + "A" * 64}}, "64 lowercase hex digits"),
         ({"alice": {}}, "Field required"),
         ({"al ice": {"key_hash": hash_key("k")}}, "user name 'al ice'"),
         ({"a": {"key_hash": hash_key("k")}, "b": {"key_hash": hash_key("k")}}, "same key_hash"),
@@ -48,3 +52,16 @@ def test_the_hash_is_sha256_of_the_key() -> None:
 def test_invalid_users_are_refused(users: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CCProxySection.model_validate({"users": users})
+
+
+def test_a_bad_users_entry_names_file_line_and_key(tmp_path: Path) -> None:
+    users = {"alice": {"key_hash": hash_key("k")}, "bob": {"key_hash": "sk-ccproxy-user-oops"}}
+    paths = write_fake_config(tmp_path, "http://127.0.0.1:9", 4000, ccproxy={"users": users})
+    with pytest.raises(ConfigInvalid) as invalid:
+        load_settings(paths)
+    (issue,) = invalid.value.issues
+    text = str(issue)
+    assert text.startswith(f"{paths.ccproxy_yaml}:")
+    assert "users.bob.key_hash" in text and "never the key" in text
+    line = paths.ccproxy_yaml.read_text().splitlines()[issue.line - 1]
+    assert "key_hash: sk-ccproxy-user-oops" in line
