@@ -5,6 +5,8 @@ each user's usage reported apart."""
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +17,7 @@ import yaml
 
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.ledger.store import Ledger
+from ccproxy_desktop.proxy.accounting import RESYNC_SECONDS
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider, UsageOverride
 from ccproxy_desktop.testing.helpers import run_ccproxy, wait_for
@@ -187,3 +190,61 @@ def test_token_limit_holds_after_a_restart_and_usage_is_reported_per_user(
     assert rows["alice"]["today"]["requests"] == 4  # refusals count as requests, at no tokens
     table = run_ccproxy(paths, "user", "list").stdout
     assert "3,000/2,000" in table and "only claude-sonnet-*" in table and "not *opus*" in table
+
+
+def worker_of(proxy: RunningProxy, call_id: str) -> str:
+    """The pid of the worker that routed request `call_id` (from its `route` log line)."""
+    found: list[str] = []
+
+    def logged() -> bool:
+        found[:] = re.findall(rf"\[(\d+)\] INFO \S+: route {re.escape(call_id)}:", proxy.log_text())
+        return bool(found)
+
+    wait_for(logged)
+    return found[0]
+
+
+def post(connection: httpx.Client, key: str) -> httpx.Response:
+    body = {"model": "claude-sonnet-5", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    return connection.post("/v1/messages", json=body, headers=headers)
+
+
+def test_limits_hold_across_two_workers(
+    provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    users = {
+        "rate": {"key_hash": hash_key(KEYS["rate"]), "requests_per_minute": 4},
+        "limited": {"key_hash": hash_key(KEYS["limited"]), "daily_token_limit": 2000},
+    }
+    paths = write_fake_config(
+        tmp_path_factory.mktemp("workers"),
+        provider.base_url,
+        free_port(),
+        ccproxy={**SETTINGS, "users": users},
+    )
+    config = yaml.safe_load(paths.ccproxy_yaml.read_text())
+    config["litellm"]["num_workers"] = 2
+    paths.ccproxy_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    provider.scenario.set_default(Behaviour(usage=USAGE))
+    with running_proxy(paths, timeout=600) as proxy:  # two LiteLLM imports: slow on a busy machine
+        # Keep-alive connections until one is served by each worker.
+        by_worker: dict[str, httpx.Client] = {}
+        for _ in range(30):
+            connection = httpx.Client(base_url=proxy.url, timeout=30)
+            reply = post(connection, proxy.key)
+            assert reply.status_code == 200, reply.text
+            by_worker.setdefault(worker_of(proxy, reply.headers["x-litellm-call-id"]), connection)
+            if len(by_worker) == 2:
+                break
+        assert len(by_worker) == 2, "the second worker never took a connection"
+        first, second = by_worker.values()
+        for connection in (first, first, second, second):  # 4 requests per minute, two from each worker
+            assert post(connection, KEYS["rate"]).status_code == 200
+        refused = post(first, KEYS["rate"])
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert post(first, KEYS["limited"]).status_code == 200
+        assert post(first, KEYS["limited"]).status_code == 200  # 3,000 tokens, counted by the first worker
+        time.sleep(RESYNC_SECONDS + 1.5)  # the second worker re-reads the ledger every 2 s
+        exhausted = post(second, KEYS["limited"])
+        assert exhausted.status_code == 400 and "tokens allowed today" in exhausted.text
