@@ -20,6 +20,7 @@ from . import (
     shell_commands,
     tray_command,
     usage_commands,
+    user_commands,
 )
 
 __all__ = ["build_parser", "main", "tray_main"]
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=usage_commands.budget)
 
     ab_commands.add_parser(sub)
+    user_commands.add_parser(sub)
 
     p = sub.add_parser("tray", help="the desktop tray app (no display: runs the proxy in the foreground)")
     p.set_defaults(func=tray_command.tray)

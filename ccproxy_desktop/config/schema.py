@@ -7,6 +7,7 @@ ccproxy accepted but which have no meaning here are listed in `UPSTREAM_IGNORED_
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,6 +25,7 @@ __all__ = [
     "PriceSpec",
     "RuleSpec",
     "ServerSection",
+    "UserSpec",
 ]
 
 # Keys upstream ccproxy accepted that configure features we don't have (mitmproxy inspector, statusline...).
@@ -44,6 +46,10 @@ UPSTREAM_IGNORED_KEYS = frozenset(
         "port",
     }
 )
+
+
+_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 class _Frozen(BaseModel):
@@ -174,6 +180,32 @@ class CacheSpec(_Frozen):
     max_size_mb: float = Field(default=100.0, gt=0)
 
 
+class UserSpec(_Frozen):
+    """One user of the proxy (`users:` maps a name to this): the hash of their key and their limits.
+
+    Tokens are input + cache writes + output (cache reads are left to the cost limits); `None` is no limit.
+    Model patterns are shell-style (`claude-haiku-*`), case-insensitive, matched against model_names.
+    """
+
+    key_hash: str
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    daily_token_limit: int | None = Field(default=None, ge=1)
+    monthly_token_limit: int | None = Field(default=None, ge=1)
+    daily_cost_limit_usd: float | None = Field(default=None, gt=0)
+    monthly_cost_limit_usd: float | None = Field(default=None, gt=0)
+    allowed_models: tuple[str, ...] = ()
+    blocked_models: tuple[str, ...] = ()
+
+    @field_validator("key_hash")
+    @classmethod
+    def _sha256(cls, value: str) -> str:
+        if not _KEY_HASH.fullmatch(value):
+            raise ValueError(
+                "must be `sha256:` and 64 lowercase hex digits, as `ccproxy user add` prints (never the key)"
+            )
+        return value
+
+
 class CCProxySection(_Frozen):
     """The `ccproxy:` section of ccproxy.yaml."""
 
@@ -196,7 +228,21 @@ class CCProxySection(_Frozen):
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)
     ab_tests: tuple[ABTestSpec, ...] = ()
     cache: CacheSpec = Field(default_factory=CacheSpec)
+    users: dict[str, UserSpec] = Field(default_factory=dict)
     ignored_upstream_keys: tuple[str, ...] = ()
+
+    @field_validator("users")
+    @classmethod
+    def _distinct_users(cls, value: dict[str, UserSpec]) -> dict[str, UserSpec]:
+        bad = [name for name in value if not _USER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"user name {bad[0]!r}: use letters, digits and . _ @ - (at most 64)")
+        owners: dict[str, str] = {}
+        for name, user in value.items():
+            if user.key_hash in owners:
+                raise ValueError(f"users {owners[user.key_hash]!r} and {name!r} have the same key_hash")
+            owners[user.key_hash] = name
+        return value
 
 
 class ModelEntry(BaseModel):

@@ -24,6 +24,8 @@ __all__ = [
     "UsageReport",
     "UsageRow",
     "add_event",
+    "admissions",
+    "admit",
     "alerts_sent",
     "claim_alert",
     "count",
@@ -227,6 +229,28 @@ def alerts_sent(conn: sqlite3.Connection, budget: str, period_key: str) -> list[
     """The fractions already claimed for `budget` in `period_key`, ascending."""
     sql = "SELECT fraction FROM budget_alerts WHERE budget = ? AND period_key = ? ORDER BY fraction"
     return [float(row[0]) for row in conn.execute(sql, (budget, period_key))]
+
+
+def admit(conn: sqlite3.Connection, user: str, now: float, window: float, limit: int) -> tuple[bool, float]:
+    """Let one request of `user` through if fewer than `limit` were let through in the `window` seconds
+    before `now` (a sliding window), recording it; else refuse. Returns (admitted, oldest admission still in
+    the window). One write transaction, so concurrent workers never admit more than `limit` between them."""
+    horizon = now - window
+    with transaction(conn, write=True):
+        conn.execute("DELETE FROM admissions WHERE user = ? AND ts <= ?", (user, horizon))
+        count, oldest = conn.execute(
+            "SELECT count(*), min(ts) FROM admissions WHERE user = ? AND ts > ?", (user, horizon)
+        ).fetchone()
+        if count >= limit:
+            return False, float(oldest)
+        conn.execute("INSERT INTO admissions (user, ts) VALUES (?, ?)", (user, now))
+        return True, now if oldest is None else float(oldest)
+
+
+def admissions(conn: sqlite3.Connection, since: float) -> dict[str, int]:
+    """Requests let through per rate-limited user since `since`."""
+    sql = "SELECT user, count(*) FROM admissions WHERE ts > ? GROUP BY user"
+    return {str(user): int(n) for user, n in conn.execute(sql, (since,))}
 
 
 def add_event(conn: sqlite3.Connection, kind: str, payload: dict[str, object], ts: float) -> int:

@@ -78,7 +78,14 @@ _V1: Migration = (
     )""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+_V2: Migration = (
+    # One row per request a rate-limited user was let through, kept for the length of the rate window, so
+    # every worker and a restarted proxy count the same requests per minute.
+    "CREATE TABLE admissions (user TEXT NOT NULL, ts REAL NOT NULL)",
+    "CREATE INDEX admissions_user_ts ON admissions (user, ts)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
 """Step i takes the schema from version i to i + 1 (`PRAGMA user_version`; 0 is an empty file). Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

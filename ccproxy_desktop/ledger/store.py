@@ -263,6 +263,20 @@ class Ledger:
         with self._connection() as conn:
             return queries.claim_alert(conn, budget, period_key, fraction, payload, self._clock())
 
+    def admit(self, user: str, window: float, limit: int) -> float | None:
+        """Admit one request of `user` under a limit of `limit` per sliding `window` seconds, counted across
+        processes and restarts: None if admitted, else the seconds until one more request would be. Blocks
+        for one write transaction (call it off the event loop)."""
+        now = self._clock()
+        with self._connection() as conn:
+            admitted, oldest = queries.admit(conn, user, now, window, limit)
+        return None if admitted else oldest + window - now
+
+    def admissions(self, since: float) -> dict[str, int]:
+        """Requests let through per rate-limited user since `since`."""
+        with self._connection() as conn:
+            return queries.admissions(conn, since)
+
     def alerts_sent(self, budget: str, period_key: str) -> list[float]:
         """Fractions of `budget` already alerted in `period_key`, ascending."""
         with self._connection() as conn:

@@ -5,7 +5,8 @@
 - after each committed batch (writer thread) budgets are updated and each threshold newly crossed is
   claimed in the ledger, so it fires exactly once per period across workers and restarts; a claimed alert
   becomes an event for the desktop app and is passed to the configured alert callbacks;
-- every `RESYNC_SECONDS` a thread re-reads each budget's spend from the ledger, so worker processes agree.
+- every `RESYNC_SECONDS` a thread re-reads each budget's spend, and each limited user's tokens and cost, from
+  the ledger, so worker processes agree.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -21,14 +23,17 @@ from typing import Any
 from ..config.loader import Settings
 from ..ledger.budgets import AlertDue, BudgetStatus, BudgetTracker, period_window
 from ..ledger.pricing import PriceBook, cost, price_from_litellm_map
+from ..ledger.queries import UsageRow
 from ..ledger.records import RequestRecord, TokenUsage
 from ..ledger.store import Ledger
+from ..users.limits import UserUsage, counted_tokens
 
 __all__ = ["Accounting", "litellm_price_lookup", "load_callbacks"]
 
 log = logging.getLogger(__name__)
 
 RESYNC_SECONDS = 2.0
+EARLIER_DAYS_SECONDS = 60.0
 AlertCallback = Callable[[AlertDue], object]
 
 
@@ -52,6 +57,20 @@ def load_callbacks(paths: Sequence[str]) -> list[AlertCallback]:
     return callbacks
 
 
+def user_totals(rows: Sequence[UsageRow]) -> dict[str, tuple[int, float]]:
+    """(counted tokens, usd) per user from the ledger's usage rows grouped by user."""
+    return {
+        row.key: (
+            counted_tokens(
+                TokenUsage(row.input_tokens, row.output_tokens, cache_write_5m=row.cache_write_tokens)
+            ),
+            row.cost_usd,
+        )
+        for row in rows
+        if row.key is not None
+    }
+
+
 class Accounting:
     """Owns the ledger and the budget tracker of one proxy process."""
 
@@ -68,12 +87,14 @@ class Accounting:
         self.now = now
         self.callbacks = list(callbacks)
         self.tracker = BudgetTracker(settings.ccproxy.budgets, now)
+        self.users = UserUsage(settings.ccproxy.users, now)
+        self._earlier_days: tuple[str, float, dict[str, tuple[int, float]]] = ("", 0.0, {})
         self.ledger = ledger or Ledger(settings.paths.ledger_db, on_commit=self._on_commit)
         self._stop = threading.Event()
         self._failed_callbacks: set[str] = set()
         self.resync()
         self._thread: threading.Thread | None = None
-        if settings.ccproxy.budgets:
+        if settings.ccproxy.budgets or self.users.tracks:
             self._thread = threading.Thread(target=self._resync_loop, name="budget-resync", daemon=True)
             self._thread.start()
 
@@ -82,8 +103,10 @@ class Accounting:
         tracker = BudgetTracker(settings.ccproxy.budgets, self.now)
         self.settings, self.prices, self.callbacks = settings, prices, list(callbacks)
         self.tracker = tracker
+        self.users = UserUsage(settings.ccproxy.users, self.now)
+        self._earlier_days = ("", 0.0, {})
         self.resync()
-        if settings.ccproxy.budgets and self._thread is None:
+        if (settings.ccproxy.budgets or self.users.tracks) and self._thread is None:
             self._thread = threading.Thread(target=self._resync_loop, name="budget-resync", daemon=True)
             self._thread.start()
 
@@ -103,6 +126,7 @@ class Accounting:
 
     def _on_commit(self, records: list[RequestRecord]) -> None:
         for record in records:
+            self.users.add(record)
             for alert in self.tracker.add(record):
                 self._fire(alert)
 
@@ -139,6 +163,28 @@ class Accounting:
             )
             sent[budget.name] = self.ledger.alerts_sent(budget.name, window.key)
         self.tracker.seed(spent, sent)
+        if self.users.tracks:
+            self._resync_users()
+
+    def _resync_users(self) -> None:
+        """Each limited user's tokens and cost today and this month from the ledger. The month is the days
+        before today, re-read at most every `EARLIER_DAYS_SECONDS` (rows rarely land in a past day), plus
+        today: a month's rows cost 20x a day's to sum."""
+        windows = self.users.windows()
+        day, month = windows["day"], windows["month"]
+        start, until = day.start.timestamp(), day.end.timestamp() if day.end else None
+        today = user_totals(self.ledger.usage(start, until, group_by="user").groups)
+        self.users.seed("day", day.key, today)
+        key, read_at, earlier = self._earlier_days
+        if key != day.key or time.monotonic() - read_at > EARLIER_DAYS_SECONDS:
+            groups = self.ledger.usage(month.start.timestamp(), start, group_by="user").groups
+            earlier = user_totals(groups) if month.start < day.start else {}
+            self._earlier_days = (day.key, time.monotonic(), earlier)
+        totals = dict(earlier)
+        for user, (tokens, usd) in today.items():
+            tokens_before, usd_before = totals.get(user, (0, 0.0))
+            totals[user] = (tokens_before + tokens, usd_before + usd)
+        self.users.seed("month", month.key, totals)
 
     def _resync_loop(self) -> None:
         while not self._stop.wait(RESYNC_SECONDS):

@@ -35,6 +35,7 @@ from .accounting import Accounting, litellm_price_lookup, load_callbacks
 from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
 from .retry import Attempt, RetryPolicy
+from .users import UserGate
 from .watcher import ConfigWatcher
 
 __all__ = ["BoundedStore", "LiteLLMCatalog", "LiteLLMModels", "ProxyApp", "RouteRecord"]
@@ -163,6 +164,7 @@ class ProxyApp:
             local_now,
             load_callbacks(self.settings.ccproxy.alert_callbacks),
         )
+        self.users = UserGate(self.settings.ccproxy.users, self.accounting)
         self.records = BoundedStore()
         self.response_store = self._open_response_store()
         self.started = time.time()
@@ -296,6 +298,7 @@ class ProxyApp:
             settings, PriceBook(settings.ccproxy.pricing, litellm_price_lookup), callbacks
         )
         self.settings, self.pipeline, self.warnings = settings, pipeline, warnings
+        self.users = UserGate(settings.ccproxy.users, self.accounting)
         log.info("config reloaded%s", " (model list updated)" if models_changed else "")
         self.accounting.ledger.add_event("config_reloaded", {"models_changed": models_changed})
         return []

@@ -37,6 +37,8 @@ app = Guard(
     on_unauthorized=proxy_handler_instance.unauthorized,
     on_shutdown=proxy_handler_instance.stop,
     keys=lambda: _KEYS,
+    accept=proxy_handler_instance.is_user_key,
+    error_headers=proxy_handler_instance.error_headers,
     allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),
     allowed_hosts=_split("CCPROXY_ALLOWED_HOSTS") or ("127.0.0.1", "localhost", "::1", "[::1]"),
 )

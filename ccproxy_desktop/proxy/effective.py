@@ -13,6 +13,7 @@ import yaml
 from ..config.compat import OUR_CALLBACK, UPSTREAM_CALLBACKS
 from ..config.loader import Settings
 from ..config.paths import create_private_file
+from .users import CUSTOM_AUTH_PATH
 
 __all__ = ["effective_litellm_config", "write_effective_config"]
 
@@ -26,7 +27,8 @@ def _callbacks(value: Any) -> list[Any]:
 def effective_litellm_config(settings: Settings) -> dict[str, Any]:
     """config.yaml as LiteLLM should load it: upstream ccproxy callback entries replaced by ours
     (first, so routing happens before other callbacks see the request), and LiteLLM's own retries off
-    (`num_retries: 0`, our retry layer applies the `retry_*` keys) unless config.yaml sets `num_retries`."""
+    (`num_retries: 0`, our retry layer applies the `retry_*` keys) unless config.yaml sets `num_retries`,
+    and our `custom_auth` (user keys) unless config.yaml names its own."""
     data = copy.deepcopy(settings.litellm.model_dump(mode="json", exclude_none=True))
     litellm_settings = dict(data.get("litellm_settings") or {})
     litellm_settings["callbacks"] = _callbacks(litellm_settings.get("callbacks"))
@@ -35,6 +37,10 @@ def effective_litellm_config(settings: Settings) -> dict[str, Any]:
         {k: v for k, v in entry.items() if not (k == "model_info" and not v)}
         for entry in data.get("model_list", [])
     ]
+    # Our key check, so user keys work without LiteLLM's database (a custom_auth of your own replaces it).
+    general_settings = dict(data.get("general_settings") or {})
+    general_settings.setdefault("custom_auth", CUSTOM_AUTH_PATH)
+    data["general_settings"] = general_settings
     router_settings = dict(data.get("router_settings") or {})
     if "num_retries" not in router_settings and "num_retries" not in litellm_settings:
         router_settings["num_retries"] = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any
 
 __all__ = ["Guard", "anthropic_error_body", "replay_body"]
@@ -91,7 +91,9 @@ def _host_name(host_header: str) -> str:
 
 
 class Guard:
-    """Wraps `app`. `keys` returns the client keys accepted now; `allowed_origins` are browser origins let in."""
+    """Wraps `app`. `keys` returns the client keys accepted now, `accept` (optional) says whether another key
+    is accepted (a user's); `error_headers` gives, by LiteLLM call id, headers to add to an error response
+    (LiteLLM drops those of the exception our handler raised); `allowed_origins` are browser origins let in."""
 
     def __init__(
         self,
@@ -103,6 +105,8 @@ class Guard:
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         on_unauthorized: Callable[[str], Awaitable[bool]] | None = None,
+        accept: Callable[[str], bool] | None = None,
+        error_headers: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -112,6 +116,8 @@ class Guard:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.on_unauthorized = on_unauthorized
+        self.accept = accept
+        self.error_headers = error_headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -155,15 +161,15 @@ class Guard:
         if body is None:
             return
         if self.on_unauthorized is None:
-            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send))
+            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send, self.error_headers))
             return
         first = _HoldUnauthorized(send)
-        await self.app(scope, replay_body(body, receive), _AnthropicErrors(first))
+        await self.app(scope, replay_body(body, receive), _AnthropicErrors(first, self.error_headers))
         if first.held is None:
             return
         # The provider refused a credential we injected: refresh it once and replay the request once.
         if first.call_id and await self.on_unauthorized(first.call_id):
-            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send))
+            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send, self.error_headers))
         else:
             await first.release()
 
@@ -184,7 +190,9 @@ class Guard:
         return lifespan_send
 
     def _authorized(self, key: str) -> bool:
-        return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys())
+        if any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys()):
+            return True
+        return self.accept is not None and self.accept(key)
 
     async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
         chunks: list[bytes] = []
@@ -263,8 +271,9 @@ class _HoldUnauthorized:
 class _AnthropicErrors:
     """A `send` that rewrites error responses (status >= 400) into Anthropic's error shape."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, extra: Callable[[str], Mapping[str, str]] | None = None) -> None:
         self.send = send
+        self.extra = extra
         self.start: Message | None = None
         self.chunks: list[bytes] = []
 
@@ -297,6 +306,11 @@ class _AnthropicErrors:
         )
         body = rewrite_error(status, b"".join(self.chunks), forced)
         headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        call_id = next((v for k, v in headers if k.lower() == b"x-litellm-call-id"), None)
+        if call_id and self.extra is not None:
+            present = {k.lower() for k, _ in headers}
+            extra = self.extra(call_id.decode("latin-1")).items()
+            headers += [(k.encode(), v.encode()) for k, v in extra if k.encode() not in present]
         await self.send({**self.start, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
 

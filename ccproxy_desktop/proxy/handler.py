@@ -7,6 +7,7 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import HTTPException
@@ -29,10 +30,13 @@ from .logs import set_debug
 from .retry import RetryPolicy, parse_retry_after
 from .retrying import current_attempt
 from .usage import timings_ms, usage_from_litellm
+from .users import authenticated_user
 
 __all__ = ["CCProxyHandler", "proxy_handler_instance"]
 
 log = logging.getLogger(__name__)
+
+_ERROR_HEADERS_KEPT = 1000  # refusals whose response is still being written; far more than are in flight
 
 
 def _http_error(reject: Reject) -> HTTPException:
@@ -48,6 +52,7 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
     def __init__(self, app: ProxyApp | None = None) -> None:
         super().__init__()
         self._app = app
+        self._error_headers: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     @property
     def app(self) -> ProxyApp:
@@ -78,6 +83,15 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         """The retry settings in force now; None before the app is built (no retries then)."""
         return self._app.retry_policy() if self._app is not None else None
 
+    def is_user_key(self, key: str) -> bool:
+        """The guard's check for a key that isn't the master key: a configured user's key?"""
+        return self._app is not None and self._app.users.identify(key) is not None
+
+    def error_headers(self, call_id: str) -> dict[str, str]:
+        """The guard's hook for an error response: headers of our refusal that LiteLLM's error response leaves
+        out (`retry-after`), given once."""
+        return self._error_headers.pop(call_id, {})
+
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
         if self._app is not None:
@@ -91,6 +105,7 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if kind not in ROUTED_CALL_TYPES:
             return data
         app = self.app
+        user = authenticated_user(user_api_key_dict)
         try:
             if kind in ANTHROPIC_CALL_TYPES:
                 validate_anthropic_request(data)
@@ -100,12 +115,14 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         attempt = current_attempt()
         if attempt is not None:
             ctx.forced_model = attempt.fallback_model
+        ctx.user = user or ctx.user
         try:
             await app.pipeline.run(ctx)
         except Reject as reject:
             log.info("refused %s: %s %s", ctx.request_id, reject.status, reject.message)
             app.record_refusal(ctx, f"error:{reject.error_type}")
             raise _http_error(reject) from None
+        ctx.user = user or ctx.user  # the key names the user; a hook can't make it someone else
         over = app.accounting.over_budget(ctx.target_model, ctx.user)
         if over is not None:
             app.record_refusal(ctx, "refused")
@@ -113,6 +130,19 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if attempt is not None:
             _follow_fallback(ctx)
             attempt.routed_model = ctx.target_model
+        refusal = None
+        if user:  # a retry or fallback try of a request is not another request for the rate limit
+            retry = attempt is not None and attempt.number > 0
+            check = app.users.check(user, ctx.model, ctx.target_model)
+            refusal = check if check is not None or retry else await app.users.admit(user)
+        if refusal is not None:
+            log.info("refused %s: %s %s", ctx.request_id, refusal.status, refusal.message)
+            app.record_refusal(ctx, "refused")
+            if refusal.headers:
+                self._error_headers[ctx.request_id] = refusal.headers
+                while len(self._error_headers) > _ERROR_HEADERS_KEPT:
+                    self._error_headers.popitem(last=False)
+            raise _http_error(refusal) from None
         apply_to_litellm(ctx, data)
         app.remember(ctx, attempt)
         provider = ctx.notes.get("credential_provider")

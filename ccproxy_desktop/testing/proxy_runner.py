@@ -32,11 +32,12 @@ class RunningProxy:
 
 
 @contextmanager
-def running_proxy(paths: ConfigPaths) -> Iterator[RunningProxy]:
-    """Start the proxy of `paths` in the background; stop it on exit (even if the body fails)."""
+def running_proxy(paths: ConfigPaths, timeout: float | None = None) -> Iterator[RunningProxy]:
+    """Start the proxy of `paths` in the background (waiting up to `timeout` s, default the control's own);
+    stop it on exit (even if the body fails)."""
     key = ensure_master_key(paths)
     control = ProxyControl(paths)
-    state = control.start_detached()
+    state = control.start_detached(timeout)
     try:
         yield RunningProxy(paths, state, key)
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ccproxy_desktop.ledger.records import RequestRecord, TokenUsage
-from ccproxy_desktop.ledger.schema import SCHEMA_VERSION, SchemaVersionError, migrate
+from ccproxy_desktop.ledger.schema import MIGRATIONS, SCHEMA_VERSION, SchemaVersionError, migrate
 from ccproxy_desktop.ledger.store import Ledger
 
 REQUEST_COLUMNS = {
@@ -58,7 +58,7 @@ def test_new_file_is_private_wal_and_current(ledger: Ledger, ledger_path: Path) 
     conn = raw(ledger_path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert tables(conn) == {"requests", "events", "budget_alerts"}
+    assert tables(conn) == {"requests", "events", "budget_alerts", "admissions"}
 
 
 def test_requests_columns_hold_every_record_field_and_no_text(ledger_path: Path) -> None:
@@ -109,7 +109,18 @@ def test_migrates_an_empty_version_0_file(ledger_path: Path) -> None:
     Ledger(ledger_path).close()
     conn = raw(ledger_path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert tables(conn) == {"notes", "requests", "events", "budget_alerts"}
+    assert tables(conn) == {"notes", "requests", "events", "budget_alerts", "admissions"}
+
+
+def test_a_version_1_file_gains_the_admissions_table_and_keeps_its_rows(ledger_path: Path) -> None:
+    conn = raw(ledger_path)
+    migrate(conn, MIGRATIONS[:1])
+    conn.execute("INSERT INTO events (ts, kind, payload) VALUES (1, 'proxy_health', '{}')")
+    conn.close()
+    with Ledger(ledger_path) as ledger:
+        assert ledger.admit("alice", 60, 1) is None
+        assert len(ledger.events()) == 1
+    assert raw(ledger_path).execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_migration_steps_run_in_order_and_keep_data(ledger_path: Path) -> None:
