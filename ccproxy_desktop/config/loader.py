@@ -155,9 +155,11 @@ def load_settings(paths: ConfigPaths) -> Settings:
         issues.append(
             ccproxy_src.issue((), "the file must be a mapping with `ccproxy:` and `litellm:` sections")
         )
-    unknown_top = sorted(set(ccproxy_src.data or {}) - {"ccproxy", "litellm"}) if not issues else []
+    unknown_top = sorted(set(ccproxy_src.data or {}) - {"ccproxy", "litellm"}, key=str) if not issues else []
     for key in unknown_top:
-        issues.append(ccproxy_src.issue((key,), "unknown section" + _suggest(key, ["ccproxy", "litellm"])))
+        issues.append(
+            ccproxy_src.issue((key,), "unknown section" + _suggest(str(key), ["ccproxy", "litellm"]))
+        )
 
     raw_section = _mapping(ccproxy_src, ("ccproxy",), issues)
     section_data, compat_warnings, moved = normalize_ccproxy_section(raw_section, UPSTREAM_IGNORED_KEYS)
