@@ -174,6 +174,9 @@ def load_settings(paths: ConfigPaths) -> Settings:
         server = ServerSection.model_validate(_mapping(ccproxy_src, ("litellm",), issues))
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, ccproxy_src, ("litellm",), ServerSection))
+    if server.host not in ("127.0.0.1", "localhost", "::1") and not server.allowed_clients:
+        message = "not a loopback address, but only loopback clients are let in: list the networks that may connect in allowed_clients"
+        warnings.append(ccproxy_src.issue(("litellm", "host"), message, "warning"))
     try:
         ccproxy = CCProxySection.model_validate(section_data)
     except ValidationError as exc:

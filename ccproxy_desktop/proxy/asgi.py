@@ -10,7 +10,7 @@ import os
 from litellm.proxy.proxy_server import app as litellm_app
 
 from ..config.paths import ConfigPaths
-from .guard import Guard
+from .guard import Access, Guard
 from .handler import proxy_handler_instance
 from .logs import setup_logging
 
@@ -22,12 +22,9 @@ def _keys() -> frozenset[str]:
     return frozenset({key}) if key else frozenset()
 
 
-def _split(name: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
-
-
 setup_logging(ConfigPaths.from_env().proxy_log, debug=False)
 _KEYS = _keys()
+_ACCESS = Access.from_environment(os.environ)
 
 
 app = Guard(
@@ -36,6 +33,7 @@ app = Guard(
     on_unauthorized=proxy_handler_instance.unauthorized,
     on_shutdown=proxy_handler_instance.stop,
     keys=lambda: _KEYS,
-    allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),
-    allowed_hosts=_split("CCPROXY_ALLOWED_HOSTS") or ("127.0.0.1", "localhost", "::1", "[::1]"),
+    allowed_origins=_ACCESS.origins,
+    allowed_hosts=_ACCESS.hosts,
+    allowed_clients=_ACCESS.clients,
 )

@@ -1,6 +1,7 @@
 """An ASGI layer in front of LiteLLM's app: the checks every request passes before LiteLLM sees it.
 
-- refuses browser origins and non-loopback Host names (DNS rebinding) unless configured otherwise;
+- refuses non-loopback client addresses, browser origins and non-loopback Host names (DNS rebinding)
+  unless configured otherwise (`Access`: ccproxy.yaml `litellm.allowed_*`, passed in the environment);
 - checks the client key, answering 401 itself (LiteLLM answers a missing key with a bare 500);
 - reads Anthropic-format bodies with a size cap and refuses bodies that aren't a JSON object;
 - gives every error on the Anthropic routes Anthropic's error shape.
@@ -9,11 +10,13 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Collection, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Guard", "anthropic_error_body"]
+__all__ = ["Access", "Guard", "anthropic_error_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,6 +28,11 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+)
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -84,6 +92,45 @@ def _client_key(scope: Scope) -> str | None:
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may talk to the proxy besides loopback clients without a browser `Origin`.
+
+    The proxy process gets it from its environment: `CCPROXY_ALLOWED_ORIGINS` (browser origins, `*` any),
+    `CCPROXY_ALLOWED_HOSTS` (Host names, `*` any; default loopback names) and `CCPROXY_ALLOWED_CLIENTS`
+    (client networks added to loopback), comma-separated; `ccproxy.proxy.server` sets them from ccproxy.yaml.
+    """
+
+    origins: frozenset[str] = frozenset()
+    hosts: frozenset[str] = LOOPBACK_HOSTS
+    clients: tuple[IPNetwork, ...] = LOOPBACK_NETWORKS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Access:
+        def split(name: str) -> tuple[str, ...]:
+            return tuple(v.strip() for v in environ.get(name, "").split(",") if v.strip())
+
+        return cls(
+            origins=frozenset(split("CCPROXY_ALLOWED_ORIGINS")),
+            hosts=frozenset(split("CCPROXY_ALLOWED_HOSTS")) or LOOPBACK_HOSTS,
+            clients=(
+                *LOOPBACK_NETWORKS,
+                *(ipaddress.ip_network(n, strict=False) for n in split("CCPROXY_ALLOWED_CLIENTS")),
+            ),
+        )
+
+
+def client_allowed(address: str, networks: Collection[IPNetwork]) -> bool:
+    """True if the peer `address` is in one of `networks` (an IPv4-mapped IPv6 address counts as IPv4)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in networks)
+
+
 def _host_name(host_header: str) -> str:
     if host_header.startswith("["):
         return host_header.split("]", 1)[0] + "]"
@@ -99,6 +146,7 @@ class Guard:
         keys: Callable[[], Collection[str]],
         allowed_origins: Collection[str] = (),
         allowed_hosts: Collection[str] = LOOPBACK_HOSTS,
+        allowed_clients: Collection[IPNetwork] = LOOPBACK_NETWORKS,
         max_body: int = MAX_BODY_BYTES,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
@@ -108,6 +156,7 @@ class Guard:
         self.keys = keys
         self.allowed_origins = frozenset(allowed_origins)
         self.allowed_hosts = frozenset(allowed_hosts)
+        self.allowed_clients = tuple(allowed_clients)
         self.max_body = max_body
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
@@ -117,20 +166,20 @@ class Guard:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
             return
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal and scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal[:120]})
+            return
+        if refusal:
+            await _send_error(send, 403, refusal)
+            return
+        if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        origin = _header(scope, b"origin")
-        if origin and origin not in self.allowed_origins and "*" not in self.allowed_origins:
-            await _send_error(send, 403, f"requests from browser origin {origin} are not allowed")
-            return
-        host = _host_name(_header(scope, b"host") or "")
-        if host and self.allowed_hosts and "*" not in self.allowed_hosts and host not in self.allowed_hosts:
-            await _send_error(
-                send, 403, f"Host {host} is not allowed (the proxy answers only loopback names)"
-            )
-            return
         if path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -166,6 +215,31 @@ class Guard:
             await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
         else:
             await first.release()
+
+    def _refusal(self, scope: Scope) -> str | None:
+        """Why this connection is refused before anything else (who is asking, not what), or None."""
+        client = scope.get("client")
+        if client and not client_allowed(str(client[0]), self.allowed_clients):
+            return (
+                f"client address {client[0]} is not allowed: the proxy answers loopback clients only "
+                "(list other networks in litellm.allowed_clients in ccproxy.yaml)"
+            )
+        origins = [
+            value.decode("latin-1") for key, value in scope.get("headers", []) if key.lower() == b"origin"
+        ]
+        origin = next((o for o in origins if o and o not in self.allowed_origins), None)
+        if origin and "*" not in self.allowed_origins:
+            return (
+                f"requests from browser origin {origin} are not allowed "
+                "(list it in litellm.allowed_origins in ccproxy.yaml)"
+            )
+        host = _host_name(_header(scope, b"host") or "")
+        if host and self.allowed_hosts and "*" not in self.allowed_hosts and host not in self.allowed_hosts:
+            return (
+                f"Host {host} is not allowed: the proxy answers only loopback names "
+                "(list other names in litellm.allowed_hosts in ccproxy.yaml)"
+            )
+        return None
 
     def _lifespan_send(self, send: Send) -> Send:
         """Runs `on_startup` once the app has started (on the server's event loop) and `on_shutdown` when it
@@ -208,6 +282,9 @@ class Guard:
             parsed = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             await _send_error(send, 400, f"request body is not valid JSON: {exc}"[:300])
+            return None
+        except RecursionError:
+            await _send_error(send, 400, "request body is not valid JSON: nested too deeply")
             return None
         if not isinstance(parsed, dict):
             await _send_error(send, 400, "request body must be a JSON object")
@@ -304,7 +381,7 @@ def rewrite_error(status: int, raw: bytes, forced_type: str | None = None) -> by
     """Any error body (Anthropic, OpenAI-style or plain text) as an Anthropic error body."""
     try:
         parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         parsed = None
     message = raw.decode("utf-8", "replace").strip() or f"HTTP {status}"
     error_type = None
