@@ -25,6 +25,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+# LiteLLM copies and validates request bodies recursively: a body nested ~900 levels deep (still valid JSON
+# for Python) made it raise RecursionError, a 500. No Messages API request nests anywhere near this.
+MAX_JSON_DEPTH = 128
 ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
@@ -200,7 +203,7 @@ class Guard:
         if path not in ANTHROPIC_PATHS or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        body = await self._read_body(receive, send)
+        body = await self._read_body(receive, send, _header(scope, b"content-length"))
         if body is None:
             return
         if self.on_unauthorized is None:
@@ -260,9 +263,13 @@ class Guard:
     def _authorized(self, key: str) -> bool:
         return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys())
 
-    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+    async def _read_body(self, receive: Receive, send: Send, declared: str | None) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
+        too_large = f"request body is larger than {self.max_body // (1024 * 1024)} MB"
+        if declared and declared.strip().isdigit() and int(declared) > self.max_body:
+            await _send_error(send, 413, too_large)  # refused before reading it
+            return None
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -270,16 +277,14 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await _send_error(
-                    send, 413, f"request body is larger than {self.max_body // (1024 * 1024)} MB"
-                )
+                await _send_error(send, 413, too_large)
                 return None
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)  # UTF-8 only
         except (ValueError, UnicodeDecodeError) as exc:
             await _send_error(send, 400, f"request body is not valid JSON: {exc}"[:300])
             return None
@@ -289,7 +294,30 @@ class Guard:
         if not isinstance(parsed, dict):
             await _send_error(send, 400, "request body must be a JSON object")
             return None
+        if nested_deeper_than(parsed, MAX_JSON_DEPTH):
+            await _send_error(send, 400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
+            return None
         return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True if the parsed JSON `value` has containers nested more than `limit` levels (the top one is 1).
+    Level by level, looking only at containers: about as fast as parsing a typical Claude Code request."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -72,7 +72,10 @@ def access_environment(server: ServerSection) -> dict[str, str]:
     `allowed_clients` lists networks."""
     env = {"CCPROXY_ALLOWED_ORIGINS": ",".join(server.allowed_origins)}
     if server.allowed_hosts:
-        env["CCPROXY_ALLOWED_HOSTS"] = ",".join((*sorted(LOOPBACK_HOSTS), *server.allowed_hosts))
+        own = (
+            () if server.host in LOOPBACK_HOSTS else (server.host,)
+        )  # `ccproxy status` asks the bind address
+        env["CCPROXY_ALLOWED_HOSTS"] = ",".join((*sorted(LOOPBACK_HOSTS), *own, *server.allowed_hosts))
     elif server.host not in LOOPBACK_HOSTS:
         env["CCPROXY_ALLOWED_HOSTS"] = "*"
     else:

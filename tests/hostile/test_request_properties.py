@@ -111,8 +111,8 @@ DEEP_BODIES = {
         "messages": [{"role": "user", "content": [{"type": "tool_result", "content": _nested(DEEP, "x")}]}]
     },
     "tool schema": {"tools": [{"name": "t", "input_schema": _nested(DEEP, {})}]},
-    "metadata": {"metadata": {"user_id": _nested(DEEP, "y")}},
-    "thinking": {"thinking": {"type": "enabled", "budget_tokens": _nested(DEEP, 1)}},
+    "metadata": {"metadata": {"user_id": "u", "tags": _nested(DEEP, "y")}},
+    "thinking": {"thinking": {"type": "enabled", "budget_tokens": 1024, "extra": _nested(DEEP, 1)}},
 }
 
 
