@@ -221,8 +221,11 @@ class Guard:
 
     def _refusal(self, scope: Scope) -> str | None:
         """Why this connection is refused before anything else (who is asking, not what), or None."""
-        client = scope.get("client")
-        if client and not client_allowed(str(client[0]), self.allowed_clients):
+        client, server = scope.get("client"), scope.get("server")
+        # A peer with the very address the connection arrived at is this machine (e.g. `ccproxy status`
+        # asking the proxy on its LAN address).
+        same_machine = bool(client and server and client[0] == server[0])
+        if client and not same_machine and not client_allowed(str(client[0]), self.allowed_clients):
             return (
                 f"client address {client[0]} is not allowed: the proxy answers loopback clients only "
                 "(list other networks in litellm.allowed_clients in ccproxy.yaml)"

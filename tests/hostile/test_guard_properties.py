@@ -304,3 +304,10 @@ def test_configured_origins_hosts_and_clients_are_let_in(
         headers.append((b"origin", origin.encode()))
     got, _, _ = _response(_call(_guard(EchoApp(), configured_access), _scope(headers, (client, 1)), [b"{}"]))
     assert got == status
+
+
+@pytest.mark.parametrize(("client", "status"), [("192.0.2.2", 200), ("192.0.2.3", 403)])
+def test_a_peer_with_the_servers_own_address_is_this_machine(client: str, status: int) -> None:
+    scope = {**_scope(client=(client, 5555)), "server": ("192.0.2.2", 4000)}
+    got, _, _ = _response(_call(_guard(EchoApp()), scope, [b"{}"]))
+    assert got == status

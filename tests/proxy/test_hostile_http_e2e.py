@@ -335,13 +335,31 @@ def _non_loopback_address() -> str | None:
 def test_a_non_loopback_peer_is_refused(
     hostile_proxy: RunningProxy, provider: FakeProvider, port: int
 ) -> None:
+    """A peer with a non-loopback address is refused: the client socket is bound to this machine's network
+    address and connects to 127.0.0.1, so the proxy sees a peer that is neither loopback nor its own end."""
     address = _non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    response = _post(f"http://{address}:{port}", hostile_proxy.key, _body(), {"host": ALLOWED_HOST})
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(transport=transport, timeout=60) as foreign:
+        response = foreign.post(
+            f"http://127.0.0.1:{port}/v1/messages",
+            content=_body(),
+            headers={"x-api-key": hostile_proxy.key, "content-type": "application/json"},
+        )
     message = _assert_anthropic_error(response, 403)
     assert f"client address {address} is not allowed" in message and "allowed_clients" in message
     assert provider.requests == []
+
+
+def test_this_machine_on_its_network_address_is_served(hostile_proxy: RunningProxy, port: int) -> None:
+    """Connecting to the proxy on the machine's own network address (the peer is that same address) is local."""
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback IPv4 address")
+    assert hostile_proxy.control.healthy(f"http://{address}:{port}")
+    response = _post(f"http://{address}:{port}", hostile_proxy.key, _body(), {"host": ALLOWED_HOST})
+    assert response.status_code == 200, response.text[:300]
 
 
 def test_the_proxy_is_still_up_and_serving_after_all_of_it(hostile_proxy: RunningProxy, url: str) -> None:
