@@ -10,7 +10,8 @@ import os
 from litellm.proxy.proxy_server import app as litellm_app
 
 from ..config.paths import ConfigPaths
-from .guard import Access, Guard
+from .access import Access
+from .guard import Guard
 from .handler import proxy_handler_instance
 from .logs import setup_logging
 

@@ -1,22 +1,23 @@
 """An ASGI layer in front of LiteLLM's app: the checks every request passes before LiteLLM sees it.
 
-- refuses non-loopback client addresses, browser origins and non-loopback Host names (DNS rebinding)
-  unless configured otherwise (`Access`: ccproxy.yaml `litellm.allowed_*`, passed in the environment);
+- refuses other machines, browser origins and non-loopback Host names (DNS rebinding) unless configured
+  otherwise (`access.Access`: ccproxy.yaml `litellm.allowed_*`);
 - checks the client key, answering 401 itself (LiteLLM answers a missing key with a bare 500);
-- reads Anthropic-format bodies with a size cap and refuses bodies that aren't a JSON object;
+- reads Anthropic-format bodies with a size cap and refuses bodies that aren't UTF-8 JSON objects nested at
+  most `MAX_JSON_DEPTH` levels;
 - gives every error on the Anthropic routes Anthropic's error shape.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-__all__ = ["Access", "Guard", "anthropic_error_body"]
+from .access import LOOPBACK_HOSTS, LOOPBACK_NETWORKS, IPNetwork, client_allowed
+
+__all__ = ["Guard", "anthropic_error_body", "nested_deeper_than"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,12 +31,6 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_JSON_DEPTH = 128
 ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-LOOPBACK_NETWORKS: tuple[IPNetwork, ...] = (
-    ipaddress.ip_network("127.0.0.0/8"),
-    ipaddress.ip_network("::1/128"),
-)
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -93,45 +88,6 @@ def _client_key(scope: Scope) -> str | None:
         return key
     auth = _header(scope, b"authorization") or ""
     return auth[7:].strip() if auth.lower().startswith("bearer ") else None
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may talk to the proxy besides loopback clients without a browser `Origin`.
-
-    The proxy process gets it from its environment: `CCPROXY_ALLOWED_ORIGINS` (browser origins, `*` any),
-    `CCPROXY_ALLOWED_HOSTS` (Host names, `*` any; default loopback names) and `CCPROXY_ALLOWED_CLIENTS`
-    (client networks added to loopback), comma-separated; `ccproxy.proxy.server` sets them from ccproxy.yaml.
-    """
-
-    origins: frozenset[str] = frozenset()
-    hosts: frozenset[str] = LOOPBACK_HOSTS
-    clients: tuple[IPNetwork, ...] = LOOPBACK_NETWORKS
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> Access:
-        def split(name: str) -> tuple[str, ...]:
-            return tuple(v.strip() for v in environ.get(name, "").split(",") if v.strip())
-
-        return cls(
-            origins=frozenset(split("CCPROXY_ALLOWED_ORIGINS")),
-            hosts=frozenset(split("CCPROXY_ALLOWED_HOSTS")) or LOOPBACK_HOSTS,
-            clients=(
-                *LOOPBACK_NETWORKS,
-                *(ipaddress.ip_network(n, strict=False) for n in split("CCPROXY_ALLOWED_CLIENTS")),
-            ),
-        )
-
-
-def client_allowed(address: str, networks: Collection[IPNetwork]) -> bool:
-    """True if the peer `address` is in one of `networks` (an IPv4-mapped IPv6 address counts as IPv4)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip.version == net.version and ip in net for net in networks)
 
 
 def _host_name(host_header: str) -> str:

@@ -17,11 +17,10 @@ import time
 
 from ..config.loader import ConfigInvalid, Settings, install_defaults, load_settings
 from ..config.paths import ConfigPaths, create_private_file
-from ..config.schema import ServerSection
 from ..pipeline.pipeline import build_pipeline, provider_of
 from ..pipeline.tokens import TokenCounter
+from .access import access_environment
 from .effective import write_effective_config
-from .guard import LOOPBACK_HOSTS
 from .keys import ensure_master_key, master_key
 from .logs import set_debug, setup_logging
 
@@ -63,24 +62,6 @@ def proxy_environment(settings: Settings, key: str) -> dict[str, str]:
     }
     env.update(access_environment(settings.server))
     env.update(settings.server.environment)
-    return env
-
-
-def access_environment(server: ServerSection) -> dict[str, str]:
-    """`litellm.allowed_*` for the Guard (`Access.from_environment`). Listening on a non-loopback address
-    lets in any Host name unless `allowed_hosts` says which; client addresses stay loopback-only unless
-    `allowed_clients` lists networks."""
-    env = {"CCPROXY_ALLOWED_ORIGINS": ",".join(server.allowed_origins)}
-    if server.allowed_hosts:
-        own = (
-            () if server.host in LOOPBACK_HOSTS else (server.host,)
-        )  # `ccproxy status` asks the bind address
-        env["CCPROXY_ALLOWED_HOSTS"] = ",".join((*sorted(LOOPBACK_HOSTS), *own, *server.allowed_hosts))
-    elif server.host not in LOOPBACK_HOSTS:
-        env["CCPROXY_ALLOWED_HOSTS"] = "*"
-    else:
-        env["CCPROXY_ALLOWED_HOSTS"] = ""
-    env["CCPROXY_ALLOWED_CLIENTS"] = ",".join(server.allowed_clients)
     return env
 
 

@@ -15,8 +15,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ccproxy_desktop.config.loader import load_settings
-from ccproxy_desktop.proxy.guard import Access, Guard, client_allowed, rewrite_error
-from ccproxy_desktop.proxy.server import access_environment
+from ccproxy_desktop.proxy.access import Access, access_environment, client_allowed
+from ccproxy_desktop.proxy.guard import Guard, rewrite_error
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.strategies import json_values
 
