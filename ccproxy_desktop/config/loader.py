@@ -169,9 +169,11 @@ def load_settings(paths: ConfigPaths) -> Settings:
         issues.append(
             ccproxy_src.issue((), "the file must be a mapping with `ccproxy:` and `litellm:` sections")
         )
-    unknown_top = sorted(set(ccproxy_src.data or {}) - {"ccproxy", "litellm"}) if not issues else []
+    unknown_top = sorted(set(ccproxy_src.data or {}) - {"ccproxy", "litellm"}, key=str) if not issues else []
     for key in unknown_top:
-        issues.append(ccproxy_src.issue((key,), "unknown section" + _suggest(key, ["ccproxy", "litellm"])))
+        issues.append(
+            ccproxy_src.issue((key,), "unknown section" + _suggest(str(key), ["ccproxy", "litellm"]))
+        )
 
     raw_section = _mapping(ccproxy_src, ("ccproxy",), issues)
     section_data, compat_warnings, moved = normalize_ccproxy_section(raw_section, UPSTREAM_IGNORED_KEYS)
@@ -186,6 +188,9 @@ def load_settings(paths: ConfigPaths) -> Settings:
         server = ServerSection.model_validate(_mapping(ccproxy_src, ("litellm",), issues))
     except ValidationError as exc:
         issues.extend(_pydantic_issues(exc, ccproxy_src, ("litellm",), ServerSection))
+    if server.host not in ("127.0.0.1", "localhost", "::1") and not server.allowed_clients:
+        message = "not a loopback address, but only loopback clients are let in: list the networks that may connect in allowed_clients"
+        warnings.append(ccproxy_src.issue(("litellm", "host"), message, "warning"))
     try:
         ccproxy = CCProxySection.model_validate(section_data)
     except ValidationError as exc:

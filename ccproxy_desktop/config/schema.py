@@ -7,6 +7,7 @@ ccproxy accepted but which have no meaning here are listed in `UPSTREAM_IGNORED_
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any, Literal
 
@@ -65,6 +66,33 @@ class ServerSection(_Frozen):
     debug: bool = False
     detailed_debug: bool = False
     environment: dict[str, str] = Field(default_factory=dict)
+    allowed_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_clients: tuple[str, ...] = ()
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            scheme, sep, rest = origin.partition("://")
+            if origin != "*" and (not sep or not scheme or not rest or "/" in rest):
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port] with no path "
+                    "(e.g. http://localhost:5173), or *"
+                )
+        return value
+
+    @field_validator("allowed_clients")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{network!r} is not an IP address or network (e.g. 192.168.1.0/24; 0.0.0.0/0 for any)"
+                ) from None
+        return value
 
 
 class RuleSpec(_Frozen):

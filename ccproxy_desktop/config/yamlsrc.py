@@ -71,18 +71,48 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: LineMap) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            child = (*path, key)
-            lines.lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = (*path, index)
-            lines.lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines)
+def _walk(root: yaml.Node, lines: LineMap) -> None:
+    """Record the line of every key path. A node reached again through an alias is not walked again: its
+    keys are reported at the alias, and a recursive alias or a "billion laughs" file can't make this loop."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[KeyPath, yaml.Node, int]] = []
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+                children.append(((*path, key), value_node, key_node.start_mark.line + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                children.append(((*path, index), item, item.start_mark.line + 1))
+        for child, value, line in children:
+            lines.lines[child] = line
+            stack.append((value, child))
+
+
+def _is_recursive(data: Any) -> bool:
+    """True if `data` (from safe_load) contains itself: YAML allows it with an alias (`a: &x [*x]`)."""
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    while stack:
+        value, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(value))
+            done.add(id(value))
+            continue
+        if not isinstance(value, (dict, list)) or id(value) in done:
+            continue
+        if id(value) in on_path:
+            return True
+        on_path.add(id(value))
+        stack.append((value, True))
+        stack.extend((v, False) for v in (value.values() if isinstance(value, dict) else value))
+    return False
 
 
 class YamlError(Exception):
@@ -104,7 +134,13 @@ def load_yaml(path: Path) -> YamlSource:
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise YamlError(ConfigIssue(path, line, "", f"invalid YAML: {problem}")) from exc
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise YamlError(ConfigIssue(path, 1, "", "invalid YAML: nested too deeply")) from exc
+    if _is_recursive(data):
+        raise YamlError(
+            ConfigIssue(path, 1, "", "invalid YAML: an alias refers to its own anchor (recursive)")
+        )
     lines = LineMap()
     if node is not None:
-        _walk(node, (), lines)
+        _walk(node, lines)
     return YamlSource(path, data, lines)

@@ -188,6 +188,19 @@ def redact_header(name: str, value: str) -> str:
     return value[:200]
 
 
+def _strings(value: object, what: str) -> tuple[str, ...]:
+    """A hook param that must be a list of strings (YAML gives anything); ValueError naming it otherwise."""
+    if value is None:
+        return ()
+    if (
+        isinstance(value, str)
+        or not isinstance(value, Sequence)
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ValueError(f"{what} must be a list of strings")
+    return tuple(value)
+
+
 class CaptureHeaders(Hook):
     """Records request headers in `ctx.captured_headers`, secrets redacted. `headers` limits the names
     (case-insensitive); default all."""
@@ -196,7 +209,7 @@ class CaptureHeaders(Hook):
 
     def __init__(self, env: HookEnv, headers: Sequence[str] | None = None) -> None:
         super().__init__(env)
-        self.only = frozenset(h.lower() for h in headers) if headers else None
+        self.only = frozenset(h.lower() for h in _strings(headers, "headers")) if headers else None
 
     async def __call__(self, ctx: RequestContext) -> None:
         for name, value in ctx.headers.items():
@@ -279,7 +292,7 @@ class AddBetaHeaders(Hook):
 
     def __init__(self, env: HookEnv, betas: Sequence[str] = ()) -> None:
         super().__init__(env)
-        self.betas = tuple(betas)
+        self.betas = _strings(betas, "betas")
 
     async def __call__(self, ctx: RequestContext) -> None:
         if self.env.provider_of(ctx.target_model) != "anthropic":

@@ -189,8 +189,9 @@ def resolve_import(path: str, builtins: dict[str, Any]) -> Any:
     module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"can't import module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # a missing module, a bad name (".x", ""), or the user's module failing
+        reason = str(exc) if isinstance(exc, ImportError) else f"{type(exc).__name__}: {exc}"
+        raise ImportError(f"can't import module {module_name!r}: {reason}") from exc
     try:
         return getattr(module, attr)
     except AttributeError as exc:
@@ -303,7 +304,12 @@ def _build_hooks(settings: Settings, env: PipelineEnv, issues: list[ConfigIssue]
                     settings.ccproxy_issue((*where, "params") if len(where) > 1 else where, problem)
                 )
                 continue
-            hooks.append(target(env, **params))
+            try:
+                hooks.append(target(env, **params))
+            except (TypeError, ValueError) as exc:
+                issues.append(
+                    settings.ccproxy_issue((*where, "params") if len(where) > 1 else where, str(exc))
+                )
         elif callable(target) and not inspect.isclass(target):
             problem = _signature_issue(target, 1, (), params)
             if problem:

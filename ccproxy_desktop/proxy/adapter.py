@@ -80,6 +80,23 @@ def validate_anthropic_request(data: Mapping[str, Any]) -> None:
         value = data.get(key)
         if value is not None and not isinstance(value, allowed):
             raise _bad(f"{key}: Input should be {label}, not {_type_name(value)}")
+    _validate_details(data)
+
+
+def _validate_details(data: Mapping[str, Any]) -> None:
+    """Fields inside `tools`, `thinking` and `metadata` that LiteLLM converts without checking (a 500)."""
+    for index, tool in enumerate(data.get("tools") or ()):
+        if not isinstance(tool, Mapping):
+            raise _bad(f"tools.{index}: Input should be an object, not {_type_name(tool)}")
+    thinking = data.get("thinking") or {}
+    kind, budget = thinking.get("type"), thinking.get("budget_tokens")
+    if kind is not None and not isinstance(kind, str):
+        raise _bad(f"thinking.type: Input should be a string, not {_type_name(kind)}")
+    if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)):
+        raise _bad(f"thinking.budget_tokens: Input should be an integer, not {_type_name(budget)}")
+    user_id = (data.get("metadata") or {}).get("user_id")
+    if user_id is not None and not isinstance(user_id, str):
+        raise _bad(f"metadata.user_id: Input should be a string, not {_type_name(user_id)}")
 
 
 def _headers(data: Mapping[str, Any]) -> dict[str, str]:

@@ -10,6 +10,7 @@ import os
 from litellm.proxy.proxy_server import app as litellm_app
 
 from ..config.paths import ConfigPaths
+from .access import Access
 from .guard import Guard
 from .handler import proxy_handler_instance
 from .logs import setup_logging
@@ -23,12 +24,9 @@ def _keys() -> frozenset[str]:
     return frozenset({key}) if key else frozenset()
 
 
-def _split(name: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
-
-
 setup_logging(ConfigPaths.from_env().proxy_log, debug=False)
 _KEYS = _keys()
+_ACCESS = Access.from_environment(os.environ)
 
 
 app = Guard(
@@ -39,6 +37,7 @@ app = Guard(
     keys=lambda: _KEYS,
     accept=proxy_handler_instance.is_user_key,
     error_headers=proxy_handler_instance.error_headers,
-    allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),
-    allowed_hosts=_split("CCPROXY_ALLOWED_HOSTS") or ("127.0.0.1", "localhost", "::1", "[::1]"),
+    allowed_origins=_ACCESS.origins,
+    allowed_hosts=_ACCESS.hosts,
+    allowed_clients=_ACCESS.clients,
 )

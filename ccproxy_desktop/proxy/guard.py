@@ -1,8 +1,10 @@
 """An ASGI layer in front of LiteLLM's app: the checks every request passes before LiteLLM sees it.
 
-- refuses browser origins and non-loopback Host names (DNS rebinding) unless configured otherwise;
+- refuses other machines, browser origins and non-loopback Host names (DNS rebinding) unless configured
+  otherwise (`access.Access`: ccproxy.yaml `litellm.allowed_*`);
 - checks the client key, answering 401 itself (LiteLLM answers a missing key with a bare 500);
-- reads Anthropic-format bodies with a size cap and refuses bodies that aren't a JSON object;
+- reads Anthropic-format bodies with a size cap and refuses bodies that aren't UTF-8 JSON objects nested at
+  most `MAX_JSON_DEPTH` levels;
 - gives every error on the Anthropic routes Anthropic's error shape.
 """
 
@@ -13,7 +15,9 @@ import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
 from typing import Any
 
-__all__ = ["Guard", "anthropic_error_body", "replay_body"]
+from .access import LOOPBACK_HOSTS, LOOPBACK_NETWORKS, IPNetwork, client_allowed
+
+__all__ = ["Guard", "anthropic_error_body", "nested_deeper_than", "replay_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,9 +26,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+# LiteLLM copies and validates request bodies recursively: a body nested ~900 levels deep (still valid JSON
+# for Python) made it raise RecursionError, a 500. No Messages API request nests anywhere near this.
+MAX_JSON_DEPTH = 128
 ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -101,6 +107,7 @@ class Guard:
         keys: Callable[[], Collection[str]],
         allowed_origins: Collection[str] = (),
         allowed_hosts: Collection[str] = LOOPBACK_HOSTS,
+        allowed_clients: Collection[IPNetwork] = LOOPBACK_NETWORKS,
         max_body: int = MAX_BODY_BYTES,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
@@ -112,6 +119,7 @@ class Guard:
         self.keys = keys
         self.allowed_origins = frozenset(allowed_origins)
         self.allowed_hosts = frozenset(allowed_hosts)
+        self.allowed_clients = tuple(allowed_clients)
         self.max_body = max_body
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
@@ -123,20 +131,20 @@ class Guard:
         if scope["type"] == "lifespan":
             await self.app(scope, receive, self._lifespan_send(send))
             return
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal and scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": refusal[:120]})
+            return
+        if refusal:
+            await _send_error(send, 403, refusal)
+            return
+        if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        origin = _header(scope, b"origin")
-        if origin and origin not in self.allowed_origins and "*" not in self.allowed_origins:
-            await _send_error(send, 403, f"requests from browser origin {origin} are not allowed")
-            return
-        host = _host_name(_header(scope, b"host") or "")
-        if host and self.allowed_hosts and "*" not in self.allowed_hosts and host not in self.allowed_hosts:
-            await _send_error(
-                send, 403, f"Host {host} is not allowed (the proxy answers only loopback names)"
-            )
-            return
         if path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -157,7 +165,7 @@ class Guard:
         if path not in ANTHROPIC_PATHS or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
-        body = await self._read_body(receive, send)
+        body = await self._read_body(receive, send, _header(scope, b"content-length"))
         if body is None:
             return
         if self.on_unauthorized is None:
@@ -172,6 +180,34 @@ class Guard:
             await self.app(scope, replay_body(body, receive), _AnthropicErrors(send, self.error_headers))
         else:
             await first.release()
+
+    def _refusal(self, scope: Scope) -> str | None:
+        """Why this connection is refused before anything else (who is asking, not what), or None."""
+        client, server = scope.get("client"), scope.get("server")
+        # A peer with the very address the connection arrived at is this machine (e.g. `ccproxy status`
+        # asking the proxy on its LAN address).
+        same_machine = bool(client and server and client[0] == server[0])
+        if client and not same_machine and not client_allowed(str(client[0]), self.allowed_clients):
+            return (
+                f"client address {client[0]} is not allowed: the proxy answers loopback clients only "
+                "(list other networks in litellm.allowed_clients in ccproxy.yaml)"
+            )
+        origins = [
+            value.decode("latin-1") for key, value in scope.get("headers", []) if key.lower() == b"origin"
+        ]
+        origin = next((o for o in origins if o and o not in self.allowed_origins), None)
+        if origin and "*" not in self.allowed_origins:
+            return (
+                f"requests from browser origin {origin} are not allowed "
+                "(list it in litellm.allowed_origins in ccproxy.yaml)"
+            )
+        host = _host_name(_header(scope, b"host") or "")
+        if host and self.allowed_hosts and "*" not in self.allowed_hosts and host not in self.allowed_hosts:
+            return (
+                f"Host {host} is not allowed: the proxy answers only loopback names "
+                "(list other names in litellm.allowed_hosts in ccproxy.yaml)"
+            )
+        return None
 
     def _lifespan_send(self, send: Send) -> Send:
         """Runs `on_startup` once the app has started (on the server's event loop) and `on_shutdown` when it
@@ -194,9 +230,13 @@ class Guard:
             return True
         return self.accept is not None and self.accept(key)
 
-    async def _read_body(self, receive: Receive, send: Send) -> bytes | None:
+    async def _read_body(self, receive: Receive, send: Send, declared: str | None) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
+        too_large = f"request body is larger than {self.max_body // (1024 * 1024)} MB"
+        if declared and declared.strip().isdigit() and int(declared) > self.max_body:
+            await _send_error(send, 413, too_large)  # refused before reading it
+            return None
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -204,23 +244,47 @@ class Guard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await _send_error(
-                    send, 413, f"request body is larger than {self.max_body // (1024 * 1024)} MB"
-                )
+                await _send_error(send, 413, too_large)
                 return None
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         try:
-            parsed = json.loads(body)
+            parsed = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)  # UTF-8 only
         except (ValueError, UnicodeDecodeError) as exc:
             await _send_error(send, 400, f"request body is not valid JSON: {exc}"[:300])
+            return None
+        except RecursionError:
+            await _send_error(send, 400, "request body is not valid JSON: nested too deeply")
             return None
         if not isinstance(parsed, dict):
             await _send_error(send, 400, "request body must be a JSON object")
             return None
+        if nested_deeper_than(parsed, MAX_JSON_DEPTH):
+            await _send_error(send, 400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
+            return None
         return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True if the parsed JSON `value` has containers nested more than `limit` levels (the top one is 1).
+    Level by level, looking only at containers: about as fast as parsing a typical Claude Code request."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(limit):
+        level = [
+            child
+            for container in level
+            for child in (container.values() if isinstance(container, dict) else container)
+            if isinstance(child, (dict, list))
+        ]
+        if not level:
+            return False
+    return True
 
 
 def replay_body(body: bytes, receive: Receive) -> Receive:
@@ -319,7 +383,7 @@ def rewrite_error(status: int, raw: bytes, forced_type: str | None = None) -> by
     """Any error body (Anthropic, OpenAI-style or plain text) as an Anthropic error body."""
     try:
         parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         parsed = None
     message = raw.decode("utf-8", "replace").strip() or f"HTTP {status}"
     error_type = None

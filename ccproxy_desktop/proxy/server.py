@@ -19,6 +19,7 @@ from ..config.loader import ConfigInvalid, Settings, install_defaults, load_sett
 from ..config.paths import ConfigPaths, create_private_file
 from ..pipeline.pipeline import build_pipeline, provider_of
 from ..pipeline.tokens import TokenCounter
+from .access import access_environment
 from .effective import write_effective_config
 from .keys import ensure_master_key, master_key
 from .logs import set_debug, setup_logging
@@ -59,8 +60,7 @@ def proxy_environment(settings: Settings, key: str) -> dict[str, str]:
         "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True",
         "DISABLE_ADMIN_UI": "True",
     }
-    if settings.server.host not in ("127.0.0.1", "localhost", "::1"):
-        env.setdefault("CCPROXY_ALLOWED_HOSTS", "*")
+    env.update(access_environment(settings.server))
     env.update(settings.server.environment)
     return env
 
