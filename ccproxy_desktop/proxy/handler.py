@@ -43,6 +43,9 @@ def _http_error(reject: Reject) -> HTTPException:
     # LiteLLM's /v1/messages turns an HTTPException into {"type":"error","error":{"type":...,"message":...}}
     # choosing the type from the status; our ASGI guard restores `reject.error_type` when they differ.
     headers = {**reject.headers, "x-ccproxy-error-type": reject.error_type}
+    attempt = current_attempt()
+    if attempt is not None:  # our refusal is the answer: the retry layer must not send it again
+        attempt.refused = True
     return HTTPException(status_code=reject.status, detail=reject.message, headers=headers)
 
 

@@ -52,8 +52,10 @@ class Attempt:
     """One try of a client request, shared by the ASGI retry layer and the handler.
 
     `number` is 0 for the first try; `fallback_model` is set on the fallback attempt. The handler fills in
-    `routed_model` (where the pipeline sent this try) and `retry_after` (from the provider's error); the
-    ASGI layer sets `committed` once the response has started reaching the client.
+    `routed_model` (where the pipeline sent this try), `retry_after` (from the provider's error) and
+    `refused` (the proxy itself refused the try: a budget, a user limit, a hook; LiteLLM's error response
+    on `/v1/messages` drops our marker header, so the layer can't tell from the response); the ASGI layer
+    sets `committed` once the response has started reaching the client.
     """
 
     policy: RetryPolicy
@@ -62,6 +64,7 @@ class Attempt:
     routed_model: str | None = None
     retry_after: float | None = None
     committed: bool = False
+    refused: bool = False
 
     @property
     def retries(self) -> int:
@@ -70,7 +73,7 @@ class Attempt:
 
     def next_step(self, status: int) -> Step:
         """What to do after this try failed with `status` (as LiteLLM answers it)."""
-        if not self.policy.enabled or self.committed or status not in RETRY_STATUSES:
+        if not self.policy.enabled or self.committed or self.refused or status not in RETRY_STATUSES:
             return Step.GIVE_UP
         if self.fallback_model is not None:
             return Step.GIVE_UP

@@ -56,6 +56,12 @@ def test_nothing_is_retried_once_the_response_started() -> None:
     assert attempt.next_step(529) is Step.GIVE_UP
 
 
+def test_a_refusal_of_the_proxy_itself_is_never_retried() -> None:
+    attempt = Attempt(POLICY)
+    attempt.refused = True  # e.g. a user's rate limit: a 429 that must reach the client as it is
+    assert attempt.next_step(429) is Step.GIVE_UP
+
+
 def test_disabled_means_one_try() -> None:
     assert Attempt(RetryPolicy(enabled=False, fallback_model="backup")).next_step(529) is Step.GIVE_UP
 
