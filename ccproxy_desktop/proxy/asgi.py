@@ -35,6 +35,7 @@ app = Guard(
     on_startup=proxy_handler_instance.start,
     on_unauthorized=proxy_handler_instance.unauthorized,
     on_shutdown=proxy_handler_instance.stop,
+    status=proxy_handler_instance.status,
     keys=lambda: _KEYS,
     allowed_origins=_split("CCPROXY_ALLOWED_ORIGINS"),
     allowed_hosts=_split("CCPROXY_ALLOWED_HOSTS") or ("127.0.0.1", "localhost", "::1", "[::1]"),

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -101,6 +102,16 @@ class ProxyControl:
         except httpx.HTTPError:
             return False
         return response.status_code == 200
+
+    def live_status(self, url: str, key: str, timeout: float = 2.0) -> dict[str, Any] | None:
+        """The running proxy's own account of itself (`GET /ccproxy/status`: pid, ledger writer state), or
+        None if it doesn't answer."""
+        try:
+            response = httpx.get(f"{url}/ccproxy/status", headers={"x-api-key": key}, timeout=timeout)
+            payload = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return payload if isinstance(payload, dict) else None
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", SERVER_MODULE]

@@ -24,6 +24,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 32 * 1024 * 1024
 ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
+STATUS_PATH = "/ccproxy/status"  # GET, with the key: what the proxy knows of itself that no file can say
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 
 ERROR_TYPES = {
@@ -54,7 +55,16 @@ async def _send_error(
     error_type: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = anthropic_error_body(status, message, error_type)
+    await _send_body(send, status, anthropic_error_body(status, message, error_type), headers)
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    await _send_body(send, status, json.dumps(payload).encode())
+
+
+async def _send_body(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -103,6 +113,7 @@ class Guard:
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         on_unauthorized: Callable[[str], Awaitable[bool]] | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -112,6 +123,7 @@ class Guard:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.on_unauthorized = on_unauthorized
+        self.status = status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -147,6 +159,9 @@ class Guard:
                 403,
                 "this API key is not accepted by the proxy (use `ccproxy run` to get the right one)",
             )
+            return
+        if path == STATUS_PATH and self.status is not None and scope.get("method") == "GET":
+            await _send_json(send, 200, self.status())
             return
         if path not in ANTHROPIC_PATHS or scope.get("method") != "POST":
             await self.app(scope, receive, send)

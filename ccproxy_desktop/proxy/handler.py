@@ -67,6 +67,10 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         """The guard's hook for a 401 from the provider: refresh our token once if this request used one."""
         return await self.app.unauthorized(request_id) if self._app is not None else False
 
+    def status(self) -> dict[str, Any]:
+        """The guard's `GET /ccproxy/status` (see `ProxyApp.status`)."""
+        return self.app.status()
+
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
         if self._app is not None:

@@ -22,10 +22,10 @@ from ccproxy_desktop.desktop.menu import status_line
 from ccproxy_desktop.desktop.proxy_port import LocalProxy
 from ccproxy_desktop.desktop.state import ProxyStatus
 from ccproxy_desktop.desktop.supervisor import Supervisor
-from ccproxy_desktop.proxy.control import EXIT_PORT, EXIT_RUNNING, SERVER_MODULE, ProxyControl
+from ccproxy_desktop.proxy.control import EXIT_PORT, EXIT_RUNNING, ProxyControl
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import FakeProvider
-from ccproxy_desktop.testing.helpers import run_ccproxy, wait_for
+from ccproxy_desktop.testing.helpers import proxy_processes, run_ccproxy, wait_for
 
 pytestmark = pytest.mark.proxy
 
@@ -49,24 +49,6 @@ def headless_env(paths: ConfigPaths) -> dict[str, str]:
 
 def tray_command(paths: ConfigPaths) -> list[str]:
     return [sys.executable, "-m", "ccproxy_desktop.cli.main", "--config-dir", str(paths.config_dir), "tray"]
-
-
-def proxy_processes(paths: ConfigPaths) -> list[int]:
-    """Pids of proxy processes serving `paths` (by command line and environment, as `ps e` would show)."""
-    found = []
-    marker = f"CCPROXY_CONFIG_DIR={paths.config_dir}".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(") ", 1)[1][0]
-        except (OSError, IndexError):
-            continue
-        if SERVER_MODULE.encode() in cmdline and marker in environ and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def test_start_detach_names_the_taken_port_and_the_fix(
