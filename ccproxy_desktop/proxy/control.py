@@ -20,6 +20,7 @@ import httpx
 
 from ..config.loader import ConfigInvalid, load_settings
 from ..config.paths import ConfigPaths, create_private_file
+from .guard import STATUS_PATH
 
 __all__ = ["ProxyControl", "ProxyState", "StartFailed"]
 
@@ -107,7 +108,7 @@ class ProxyControl:
         """The running proxy's own account of itself (`GET /ccproxy/status`: pid, ledger writer state), or
         None if it doesn't answer."""
         try:
-            response = httpx.get(f"{url}/ccproxy/status", headers={"x-api-key": key}, timeout=timeout)
+            response = httpx.get(f"{url}{STATUS_PATH}", headers={"x-api-key": key}, timeout=timeout)
             payload = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
             return None

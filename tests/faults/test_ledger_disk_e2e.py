@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from ccproxy_desktop.config.paths import ConfigPaths
@@ -95,6 +96,7 @@ def test_a_full_disk_keeps_the_proxy_serving_and_loses_no_rows(provider: FakePro
     paths = write_fake_config(disk / "cfg", provider.base_url, free_port())
     with running_proxy(paths) as proxy:
         client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0, timeout=30)
+        assert httpx.get(f"{proxy.url}/ccproxy/status").status_code == 401  # the endpoint needs the key
         ask(client, 2, "before")
         assert wait_for_rows(paths, 2) == 2
 

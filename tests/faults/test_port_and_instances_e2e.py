@@ -1,4 +1,5 @@
 """Process faults at start-up: the port taken by another program, and two trays (or proxies) started at once.
+(`ccproxy start --detach` with the port taken: tests/cli/test_proxy_commands.py.)
 
 `ccproxy tray` on a machine without a display runs the proxy in the foreground (as `ccproxy start`): two of
 them at once must end with exactly one proxy and the other one saying why it stopped. The tray's supervisor
@@ -25,7 +26,7 @@ from ccproxy_desktop.desktop.supervisor import Supervisor
 from ccproxy_desktop.proxy.control import EXIT_PORT, EXIT_RUNNING, ProxyControl
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import FakeProvider
-from ccproxy_desktop.testing.helpers import proxy_processes, run_ccproxy, wait_for
+from ccproxy_desktop.testing.helpers import proxy_processes, wait_for
 
 pytestmark = pytest.mark.proxy
 
@@ -49,17 +50,6 @@ def headless_env(paths: ConfigPaths) -> dict[str, str]:
 
 def tray_command(paths: ConfigPaths) -> list[str]:
     return [sys.executable, "-m", "ccproxy_desktop.cli.main", "--config-dir", str(paths.config_dir), "tray"]
-
-
-def test_start_detach_names_the_taken_port_and_the_fix(
-    provider: FakeProvider, tmp_path: Path, taken_port: int
-) -> None:
-    paths = write_fake_config(tmp_path / "cfg", provider.base_url, taken_port)
-    done = run_ccproxy(paths, "start", "--detach")
-    assert done.returncode == 1
-    assert f"port {taken_port} on 127.0.0.1 is already in use by another program" in done.stderr
-    assert f"set another `port:` under `litellm:` in {paths.ccproxy_yaml}" in done.stderr
-    assert ProxyControl(paths).state() is None
 
 
 def test_headless_tray_names_the_taken_port(provider: FakeProvider, tmp_path: Path, taken_port: int) -> None:
