@@ -365,7 +365,8 @@ def test_a_proxy_killed_under_load_is_restarted_its_clients_fail_fast_and_the_le
     poll(restarted, "the tray to restart the killed proxy", PROXY_START_S)
     down = notifications_bus.wait_for("member=Notify", 'string "Proxy down"', timeout=90)  # throttled: 60 s
     assert f"pid {before.pid}" in down
-    notifications_bus.wait_for("member=Notify", 'string "Proxy back"', timeout=90)
+    # No "Proxy back" to wait for: its text is the one the test above saw, and the same text is not shown
+    # twice within 10 minutes.
 
     assert ledger_integrity(tray.paths) == "ok"
     must_have = {call_id for call_id, done in completed if done < killed_at - 1.0}
