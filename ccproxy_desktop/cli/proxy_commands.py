@@ -17,7 +17,7 @@ from ..config.paths import ConfigPaths
 from ..pipeline.pipeline import build_pipeline
 from ..pipeline.tokens import TokenCounter
 from ..proxy.control import ProxyControl, StartFailed
-from ..proxy.keys import ensure_master_key, master_key
+from ..proxy.keys import ensure_master_key, master_key, read_master_key
 from .usage_commands import health_report
 
 __all__ = ["install", "logs", "restart", "run", "start", "status", "stop", "validate"]
@@ -91,6 +91,8 @@ def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
     }
     if args.health:
         report["health"] = health_report(paths, state.started_at if state else None)
+        if state is not None:
+            _add_writer_state(report["health"], control, state.url, paths)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -106,6 +108,28 @@ def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
     if args.health:
         _print_health(report["health"], since_start=state is not None)
     return 0
+
+
+def _add_writer_state(health: dict[str, Any], control: ProxyControl, url: str, paths: ConfigPaths) -> None:
+    """The proxy's ledger writer, as the proxy reports it: a full or read-only disk shows only there."""
+    key = _client_key(paths)
+    live = control.live_status(url, key) if key else None
+    writer = live.get("ledger") if live else None
+    if not isinstance(writer, dict):
+        return
+    health["ledger"] = {"pending": writer.get("pending"), "last_error": writer.get("last_error")}
+    if writer.get("last_error"):
+        health["warnings"].append(
+            f"the proxy cannot write to the ledger ({writer.get('pending')} requests waiting, kept in memory "
+            f"until it can; lost if the proxy stops first): {writer['last_error']}"
+        )
+
+
+def _client_key(paths: ConfigPaths) -> str | None:
+    try:
+        return master_key(load_settings(paths)) or read_master_key(paths)
+    except ConfigInvalid:
+        return read_master_key(paths)
 
 
 def _print_health(health: dict[str, Any], since_start: bool) -> None:

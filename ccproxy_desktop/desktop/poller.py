@@ -89,6 +89,7 @@ class LedgerPoller:
         self._ledger_stamp: Stamp | None = None
         self._queried_at = -float("inf")
         self._last_event_id = 0
+        self._ledger_file: tuple[int, int] | None = None  # (device, inode) of the file the event ids are from
         self._failing = False
         self._ledger_problem: str | None = None
         self._stop = threading.Event()
@@ -158,6 +159,7 @@ class LedgerPoller:
         due = self._clock() - self._queried_at >= self._refresh
         if stamp == self._ledger_stamp and not due:
             return
+        self._follow_ledger_file()
         try:
             events = self._ledger.events(self._last_event_id)
             spend = self._spend()
@@ -184,6 +186,21 @@ class LedgerPoller:
                 )
             )
         self._failing = failing
+
+    def _follow_ledger_file(self) -> None:
+        """A new ledger file (the config folder was deleted and the proxy started another) numbers its events
+        from 1 again: read them from the start, or they would stay unannounced until past the old file's last.
+        The inode tells the files apart: the old one can't be reused while our ledger's reader holds it open,
+        which it does until the query after this check."""
+        try:
+            info = os.stat(self._paths.ledger_db)
+        except OSError:
+            return
+        current = (info.st_dev, info.st_ino)
+        if self._ledger_file is not None and current != self._ledger_file:
+            log.info("the ledger file was replaced; announcing its events from the first")
+            self._last_event_id = 0
+        self._ledger_file = current
 
     def _spend(self) -> Spend:
         moment = self._now()

@@ -12,6 +12,10 @@ Policy:
   proxy restarted after `backoff_initial * 2**(n-1)` seconds (at most `backoff_max`), n = failures in the last
   `failure_window` seconds; the `failure_limit`-th failure in the window gives up (`gave_up`, with the reason:
   the start's error with the last lines of proxy.log). Back up after a crash: `back`.
+- A start that fails for a reason a retry cannot fix (the port is taken, the config is invalid) is not retried:
+  `gave_up` at once, with what the proxy said (which port, which file and line) as the reason.
+- A proxy whose state file vanished (the config folder was deleted) but which still answers at its url is still
+  running: it is not restarted (a restart would find the port taken).
 - "Stop" from the menu is not a crash: nothing restarts until "Start". A proxy that appears meanwhile (started
   from the command line) is attached to.
 - `shutdown` stops the proxy only if the tray started it (or restarted it after a crash).
@@ -237,6 +241,8 @@ class Supervisor:
 
         running = self._control.state()
         if running is None:
+            if self._control.healthy(watch.url):
+                return self.check_interval  # its state file is gone, the proxy is not
             return self._crash(f"the proxy (pid {watch.pid}) exited")
         if running.pid != watch.pid:
             log.info("the proxy was replaced from outside (pid %d -> %d)", watch.pid, running.pid)
@@ -287,6 +293,10 @@ class Supervisor:
             running = self._control.start()
         except StartFailed as exc:
             self._watch = None
+            if exc.needs_user:
+                self._restart_at = None
+                self._set(ProxyStatus("error", reason=exc.detail or str(exc)), "gave_up")
+                return self.check_interval
             return self._failed(str(exc), "start_failed")
         self._watch = _Watch(running.pid, running.url, ours=True)
         transition: Transition = "back" if self._crashed else "up"

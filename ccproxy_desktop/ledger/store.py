@@ -303,9 +303,17 @@ class Ledger:
         """Create and migrate the file now, so a too-new schema fails loudly at startup."""
         try:
             self._local.conn = self._open_reader()
+            self._local.file = _file_identity(self.path)
         except (sqlite3.Error, OSError) as exc:
             self._progress.last_error = _reason(exc)
             logger.warning("ledger %s cannot be opened: %s", self.path, self._progress.last_error)
+
+    def _replaced(self) -> bool:
+        """True when the file this thread's reader has open is no longer the one at the path (deleted with its
+        config folder, or replaced). The writer thread's connection is the writer's to check."""
+        if threading.current_thread() is self._thread:
+            return False
+        return bool(getattr(self._local, "file", None) != _file_identity(self.path))
 
     def _open_reader(self) -> sqlite3.Connection:
         conn = connect(self.path, busy_timeout=self._busy_timeout)
@@ -321,8 +329,12 @@ class Ledger:
             raise LedgerClosedError(f"the ledger {self.path} is closed")
         try:
             conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is not None and self._replaced():
+                conn.close()
+                conn = self._local.conn = None
             if conn is None:
                 conn = self._local.conn = self._open_reader()
+                self._local.file = _file_identity(self.path)
             yield conn
         except (sqlite3.Error, OSError) as exc:
             raise LedgerUnavailableError(f"ledger {self.path}: {_reason(exc)}") from exc
@@ -369,6 +381,7 @@ class _Writer:
         self._batch_size = batch_size
         self._on_commit = on_commit
         self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int] | None = None  # the file `_conn` has open
         self._failures = 0
         self._logged_reason: str | None = None
         self._callback_errors: set[str] = set()
@@ -471,8 +484,14 @@ class _Writer:
         return inserted
 
     def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and _file_identity(self._path) != self._file:
+            # The file was deleted (its config folder with it) or replaced: rows written on would go into a
+            # file nobody can open. Write to the one at the path now, or keep the rows until there is one.
+            logger.warning("ledger %s was deleted or replaced; writing to the file at that path", self._path)
+            self._drop_connection()
         if self._conn is None:
             self._conn = connect(self._path, busy_timeout=self._busy_timeout)
+            self._file = _file_identity(self._path)
             self._local.conn = self._conn
         return self._conn
 
@@ -516,6 +535,15 @@ class _Writer:
             if kind not in self._callback_errors:
                 self._callback_errors.add(kind)
                 logger.exception("ledger %s: on_commit raised %s (logged once per kind)", self._path, kind)
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` now (device, inode); None if none is."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _reason(exc: BaseException) -> str:

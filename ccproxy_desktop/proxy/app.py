@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -35,6 +36,7 @@ from .accounting import Accounting, litellm_price_lookup, load_callbacks
 from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
 from .retry import Attempt, RetryPolicy
+from .runtime_files import RuntimeFiles
 from .users import UserGate
 from .watcher import ConfigWatcher
 
@@ -167,6 +169,7 @@ class ProxyApp:
         self.users = UserGate(self.settings.ccproxy.users, self.accounting)
         self.records = BoundedStore()
         self.response_store = self._open_response_store()
+        self.runtime_files = RuntimeFiles(paths)
         self.started = time.time()
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -209,7 +212,9 @@ class ProxyApp:
             self.paths.credentials_changed.name,
             CLEAR_SIGNAL_NAME,
         }
-        self._watcher = ConfigWatcher(self.paths.config_dir, watched, self._changed)
+        self._watcher = ConfigWatcher(
+            self.paths.config_dir, watched, self._changed, on_folder_change=self._folder_changed
+        )
         self._watcher.start()
 
     def close(self) -> None:
@@ -221,6 +226,13 @@ class ProxyApp:
         if self.response_store is not None:
             self.response_store.close()
 
+    def status(self) -> dict[str, Any]:
+        """What `GET /ccproxy/status` answers: this process's pid and its ledger writer's state (records waiting
+        and why the last write failed). A full or read-only disk shows here, not in the ledger or the log,
+        which sit on that disk."""
+        ledger = self.accounting.ledger
+        return {"pid": os.getpid(), "ledger": {"pending": ledger.pending, "last_error": ledger.last_error}}
+
     def _changed(self, path: Path) -> None:
         if path.name == CLEAR_SIGNAL_NAME:
             self._clear_cache()
@@ -231,6 +243,28 @@ class ProxyApp:
             self._reload_credentials() if path == self.paths.credentials_changed else self._reload_on_loop()
         )
         asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=60)
+
+    def _folder_changed(self, present: bool) -> None:
+        """The config folder was deleted (or created again). Keep serving with the settings in memory; put back
+        the files the CLI and the tray need to find this proxy (which re-creates the folder); a config written
+        into it later is loaded as any change is."""
+        if present:
+            log.info(
+                "config folder %s exists again; config files written into it will be loaded",
+                self.paths.config_dir,
+            )
+            return
+        try:
+            restored = self.runtime_files.restore()
+        except OSError as exc:
+            restored = []
+            log.error("cannot re-create the proxy's state file in %s: %s", self.paths.config_dir, exc)
+        log.warning(
+            "the config folder %s was deleted while the proxy runs: it keeps serving with the last good config%s; "
+            "`ccproxy install` writes default config files (loaded at once), `ccproxy stop` stops the proxy",
+            self.paths.config_dir,
+            f" (re-created {', '.join(p.name for p in restored)})" if restored else "",
+        )
 
     async def _reload_credentials(self) -> None:
         """`ccproxy auth` changed the store: re-read it and re-plan the refreshes (the refresh loop may be

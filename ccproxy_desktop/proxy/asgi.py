@@ -34,6 +34,7 @@ app = Guard(
     on_startup=proxy_handler_instance.start,
     on_unauthorized=proxy_handler_instance.unauthorized,
     on_shutdown=proxy_handler_instance.stop,
+    status=proxy_handler_instance.status,
     keys=lambda: _KEYS,
     accept=proxy_handler_instance.is_user_key,
     error_headers=proxy_handler_instance.error_headers,

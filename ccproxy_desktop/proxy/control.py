@@ -14,20 +14,41 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from ..config.loader import ConfigInvalid, load_settings
 from ..config.paths import ConfigPaths, create_private_file
+from .guard import STATUS_PATH
 
 __all__ = ["ProxyControl", "ProxyState", "StartFailed"]
 
 SERVER_MODULE = "ccproxy_desktop.proxy.server"
 START_TIMEOUT = 120.0
 
+# Exit codes of the proxy process (`proxy.server`) that a retry cannot fix: a person has to act first.
+EXIT_CONFIG = 2  # the configuration is invalid
+EXIT_PORT = 3  # the port is taken or can't be bound
+EXIT_RUNNING = 5  # another proxy of the same config folder holds its lock
+NEEDS_USER_EXIT_CODES = frozenset({EXIT_CONFIG, EXIT_PORT})
+
 
 class StartFailed(Exception):
-    """The proxy did not come up; the message says why (config error, port taken, crash...)."""
+    """The proxy did not come up; the message says why (config error, port taken, crash...).
+
+    `exit_code` is the proxy process's exit code when it exited (None: it hung or could not be spawned);
+    `detail` is what the process said about it, without the "exited with code" preamble."""
+
+    def __init__(self, message: str, exit_code: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.detail = detail
+
+    @property
+    def needs_user(self) -> bool:
+        """True when retrying the same start cannot succeed (invalid config, port taken)."""
+        return self.exit_code in NEEDS_USER_EXIT_CODES
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,16 @@ class ProxyControl:
             return False
         return response.status_code == 200
 
+    def live_status(self, url: str, key: str, timeout: float = 2.0) -> dict[str, Any] | None:
+        """The running proxy's own account of itself (`GET /ccproxy/status`: pid, ledger writer state), or
+        None if it doesn't answer."""
+        try:
+            response = httpx.get(f"{url}{STATUS_PATH}", headers={"x-api-key": key}, timeout=timeout)
+            payload = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        return payload if isinstance(payload, dict) else None
+
     def _command(self) -> list[str]:
         return [sys.executable, "-m", SERVER_MODULE]
 
@@ -127,7 +158,9 @@ class ProxyControl:
         while time.monotonic() < deadline:
             code = process.poll()
             if code is not None:
-                raise StartFailed(self._failure_reason(offset, code))
+                detail = self._failure_detail(offset)
+                message = f"the proxy exited with code {code}"
+                raise StartFailed(f"{message}:\n{detail}" if detail else message, code, detail)
             state = self.state()
             if state is not None and state.pid == process.pid and self.healthy(state.url, timeout=1.0):
                 return state
@@ -135,17 +168,13 @@ class ProxyControl:
         self._terminate(process.pid, grace=5.0)
         raise StartFailed(f"the proxy did not answer within {timeout:.0f} s; see {self.paths.proxy_log}")
 
-    def _failure_reason(self, offset: int, code: int) -> str:
+    def _failure_detail(self, offset: int) -> str:
+        """What the exited process wrote to the log: our `ccproxy:` lines, else its last lines."""
         with open(self.paths.proxy_log, "rb") as log_file:
             log_file.seek(offset)
             lines = log_file.read().decode("utf-8", "replace").splitlines()
         ours = [line.removeprefix("ccproxy: ") for line in lines if line.startswith(("ccproxy:", "  "))]
-        detail = "\n".join(ours[-20:] or lines[-10:])
-        return (
-            f"the proxy exited with code {code}:\n{detail}"
-            if detail
-            else f"the proxy exited with code {code}"
-        )
+        return "\n".join(ours[-20:] or lines[-10:])
 
     def stop(self, timeout: float = 15.0) -> ProxyState | None:
         """Stop the running proxy (SIGTERM, then SIGKILL after `timeout`). Returns what was stopped."""

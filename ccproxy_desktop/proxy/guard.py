@@ -31,6 +31,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_JSON_DEPTH = 128
 ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
 OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
+STATUS_PATH = "/ccproxy/status"  # GET, with the key: what the proxy knows of itself that no file can say
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -60,7 +61,16 @@ async def _send_error(
     error_type: str | None = None,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body = anthropic_error_body(status, message, error_type)
+    await _send_body(send, status, anthropic_error_body(status, message, error_type), headers)
+
+
+async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
+    await _send_body(send, status, json.dumps(payload).encode())
+
+
+async def _send_body(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -114,6 +124,7 @@ class Guard:
         on_unauthorized: Callable[[str], Awaitable[bool]] | None = None,
         accept: Callable[[str], bool] | None = None,
         error_headers: Callable[[str], Mapping[str, str]] | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -126,6 +137,7 @@ class Guard:
         self.on_unauthorized = on_unauthorized
         self.accept = accept
         self.error_headers = error_headers
+        self.status = status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -161,6 +173,15 @@ class Guard:
                 403,
                 "this API key is not accepted by the proxy (use `ccproxy run` to get the right one)",
             )
+            return
+        # The proxy's own status is for its owner: a user key goes on to LiteLLM, which refuses it.
+        if (
+            path == STATUS_PATH
+            and self.status is not None
+            and scope.get("method") == "GET"
+            and self._is_master(key)
+        ):
+            await _send_json(send, 200, self.status())
             return
         if path not in ANTHROPIC_PATHS or scope.get("method") != "POST":
             await self.app(scope, receive, send)
@@ -226,9 +247,10 @@ class Guard:
         return lifespan_send
 
     def _authorized(self, key: str) -> bool:
-        if any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys()):
-            return True
-        return self.accept is not None and self.accept(key)
+        return self._is_master(key) or (self.accept is not None and self.accept(key))
+
+    def _is_master(self, key: str) -> bool:
+        return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys())
 
     async def _read_body(self, receive: Receive, send: Send, declared: str | None) -> bytes | None:
         chunks: list[bytes] = []

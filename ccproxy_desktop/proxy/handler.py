@@ -95,6 +95,10 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         out (`retry-after`), given once."""
         return self._error_headers.pop(call_id, {})
 
+    def status(self) -> dict[str, Any]:
+        """The guard's `GET /ccproxy/status` (see `ProxyApp.status`)."""
+        return self.app.status()
+
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
         if self._app is not None:

@@ -1,8 +1,9 @@
 """The proxy process: `python -m ccproxy_desktop.proxy.server`.
 
-Validates the config (exit 2 with `file:line: key: message` lines if it is invalid), checks the port
-(exit 3 if taken), writes the effective LiteLLM config and state file, then serves LiteLLM's app behind
-our guard with uvicorn until SIGTERM/SIGINT.
+Takes the config folder's proxy lock (exit 5 if another proxy of the folder holds it), validates the config
+(exit 2 with `file:line: key: message` lines if it is invalid), checks the port (exit 3 if taken), writes the
+effective LiteLLM config and state file, then serves LiteLLM's app behind our guard with uvicorn until
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import time
 
 from ..config.loader import ConfigInvalid, Settings, install_defaults, load_settings
 from ..config.paths import ConfigPaths, create_private_file
+from ..desktop.instance import AlreadyRunning, SingleInstance
 from ..pipeline.pipeline import build_pipeline, provider_of
 from ..pipeline.tokens import TokenCounter
 from .access import access_environment
+from .control import EXIT_CONFIG, EXIT_PORT, EXIT_RUNNING
 from .effective import write_effective_config
 from .keys import ensure_master_key, master_key
 from .logs import set_debug, setup_logging
@@ -28,9 +31,8 @@ __all__ = ["main"]
 
 log = logging.getLogger("ccproxy_desktop.proxy")
 
-EXIT_CONFIG = 2
-EXIT_PORT = 3
 EXIT_LITELLM = 4
+LOCK_FILE = "proxy.lock"
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -100,6 +102,10 @@ def prepare(paths: ConfigPaths) -> Settings:
     problem = port_problem(settings.server.host, settings.server.port)
     if problem:
         print(f"ccproxy: {problem}", file=sys.stderr)
+        print(
+            f"  stop that program, or set another `port:` under `litellm:` in {paths.ccproxy_yaml}",
+            file=sys.stderr,
+        )
         raise SystemExit(EXIT_PORT)
     return settings
 
@@ -128,6 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     if not paths.proxy_log.exists():
         create_private_file(paths.proxy_log, "")
     setup_logging(paths.proxy_log, debug=False)
+    lock = SingleInstance(paths.run_dir / LOCK_FILE)  # held until this process ends, however it ends
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        owner = f" (pid {exc.pid})" if exc.pid else ""
+        print(
+            f"ccproxy: another proxy of {paths.config_dir} is already running or starting{owner}; "
+            "`ccproxy status` shows it, `ccproxy stop` stops it",
+            file=sys.stderr,
+        )
+        return EXIT_RUNNING
     try:
         settings = prepare(paths)
     except ConfigInvalid as exc:
@@ -142,16 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     key = master_key(settings) or ensure_master_key(paths)
     write_effective_config(settings)
     os.environ.update(proxy_environment(settings, key))
+    write_state(paths, settings)  # now, not once serving: the CLI and the tray see a proxy that is starting
     try:
         import litellm  # noqa: F401  (fails here, with a clear message, if LiteLLM is missing)
         import uvicorn
     except ImportError as exc:
+        clear_state(paths)
         print(
             f"ccproxy: LiteLLM is not installed in this environment ({exc}); pip install 'litellm[proxy]'",
             file=sys.stderr,
         )
         return EXIT_LITELLM
-    write_state(paths, settings)
     print(
         f"ccproxy: proxy listening on http://{settings.server.host}:{settings.server.port}",
         file=sys.stderr,

@@ -82,6 +82,7 @@ def test_start_detach_reports_a_taken_port(tmp_path: Path, provider: FakeProvide
         result = ccproxy(tmp_path / "cfg", "start", "--detach")
     assert result.returncode != 0
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert f"set another `port:` under `litellm:` in {tmp_path / 'cfg' / 'ccproxy.yaml'}" in result.stderr
 
 
 def test_lifecycle_start_status_logs_run_restart_stop(tmp_path: Path, provider: FakeProvider) -> None:

@@ -1,17 +1,21 @@
 """The real tray, end to end: `ccproxy tray` in the desktop session, with a real proxy on the fake provider.
 
-One tray process serves the module (starting the proxy takes tens of seconds); the tests run in file order,
-as a person would use it: the icon docks and its menu opens; the Model menu switches the model the next request
-goes to; a budget crossing becomes a notification with a "Switch to" button; a proxy stopped from outside is
-announced and restarted; Quit stops the proxy the tray started. Screenshots for docs/desktop.md are saved on the
+One tray process serves the module (starting the proxy takes tens of seconds); it is started together with a
+second one, which must say that a tray already runs and exit. The tests run in file order, as a person would
+use it: the icon docks and its menu opens; the Model menu switches the model the next request goes to; a
+budget crossing becomes a notification with a "Switch to" button; a proxy stopped from outside is announced and
+restarted; a proxy killed (`kill -9`) under streaming load is announced and restarted, its clients get errors
+rather than hanging and the ledger stays intact; Quit stops the proxy the tray started. Screenshots for docs/desktop.md are saved on the
 way (docs/images/). Run: `bash tests/desktop-session.sh python3 -m pytest tests/desktop -q`.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,12 +30,14 @@ from ccproxy_desktop.config.loader import load_settings
 from ccproxy_desktop.config.override import OverrideFile
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.desktop.icons import FILL
+from ccproxy_desktop.desktop.launch import ALREADY_RUNNING
 from ccproxy_desktop.desktop.poller import switchable_models
 from ccproxy_desktop.pipeline.router import ModelChoice
 from ccproxy_desktop.proxy.control import ProxyControl, ProxyState
 from ccproxy_desktop.proxy.keys import read_master_key
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider, UsageOverride
+from ccproxy_desktop.testing.helpers import ledger_ids, ledger_integrity, proxy_processes
 
 if TYPE_CHECKING:
     from conftest import Box, BusMonitor, Desktop
@@ -73,6 +79,8 @@ class Tray:
     output: Path
     paths: ConfigPaths
     provider: FakeProvider
+    second: subprocess.Popen[bytes]  # the tray started at the same time, which found this one running
+    second_output: Path
 
     @property
     def control(self) -> ProxyControl:
@@ -112,16 +120,25 @@ def tray_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tray]:
             },
         )
         assert ProxyControl(paths).state() is None  # the tray must start its own proxy
-        output = folder / "tray.log"
-        with output.open("wb") as sink:
-            process = _launch_tray(paths, sink)
-        tray = Tray(process, output, paths, provider)
+        outputs = [folder / "tray-a.log", folder / "tray-b.log"]
+        processes = []
+        for output in outputs:  # two trays at once, as a double click on the launcher does
+            with output.open("wb") as sink:
+                processes.append(_launch_tray(paths, sink))
         try:
-            yield tray
+            poll(
+                lambda: any(p.poll() is not None for p in processes),
+                "one of two trays started at once to exit",
+                TRAY_START_S,
+            )
+            second = next(i for i, p in enumerate(processes) if p.poll() is not None)
+            first = 1 - second
+            yield Tray(processes[first], outputs[first], paths, provider, processes[second], outputs[second])
         finally:
-            if process.poll() is None:
-                process.terminate()  # quits cleanly: stops the proxy it started
-                process.wait(timeout=60)
+            for process in processes:
+                if process.poll() is None:
+                    process.terminate()  # quits cleanly: stops the proxy it started
+                    process.wait(timeout=60)
             ProxyControl(paths).stop()  # whatever is left, e.g. after a failure mid-test
 
 
@@ -187,6 +204,14 @@ def save_crop(desktop: Desktop, tray: Tray, boxes: list[Box], name: str, margin:
     target = IMAGES / name
     shot.crop((left, top, right, bottom)).save(target, optimize=True)
     return target
+
+
+def test_of_two_trays_started_at_once_one_runs_and_the_other_says_so(tray: Tray) -> None:
+    assert tray.second.returncode == 0
+    assert tray.second_output.read_text().strip() == ALREADY_RUNNING
+    state = tray.control.state()
+    assert state is not None
+    assert proxy_processes(tray.paths) == [state.pid]  # one proxy, started by the tray that runs
 
 
 def test_the_icon_docks_and_its_menu_opens(tray: Tray, desktop: Desktop) -> None:
@@ -284,6 +309,72 @@ def test_a_proxy_stopped_from_outside_is_announced_and_restarted(
     after = poll(restarted, "the tray to restart the proxy", PROXY_START_S)
     assert after.url == before.url
     notifications_bus.wait_for("member=Notify", 'string "Proxy back"', timeout=20)
+    tray.client().messages.create(
+        model=REQUESTED, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    )
+
+
+# A stream cut mid-body surfaces as the HTTP library's RemoteProtocolError; a request after the kill as the
+# SDK's APIConnectionError.
+CONNECTION_ERRORS = {"RemoteProtocolError", "APIConnectionError", "ReadError"}
+
+
+def test_a_proxy_killed_under_load_is_restarted_its_clients_fail_fast_and_the_ledger_is_intact(
+    tray: Tray, notifications_bus: BusMonitor
+) -> None:
+    before = tray.healthy_proxy()
+    assert before is not None
+    tray.provider.scenario.set_default(Behaviour(chunk_delay_ms=20))  # streams last a while: some in flight
+    client = tray.client()
+    completed: list[tuple[str, float]] = []  # (call id, when the client had the whole stream)
+    failed: list[tuple[str, float]] = []  # (error type, when the client got it)
+    killed = threading.Event()
+
+    def stream_requests() -> None:
+        while not killed.is_set():
+            try:
+                with client.messages.stream(
+                    model=REQUESTED, max_tokens=64, messages=[{"role": "user", "content": "load"}]
+                ) as stream:
+                    stream.until_done()
+                    call_id = stream.response.headers["x-litellm-call-id"]
+            except Exception as exc:  # what the SDK raises mid-stream depends on its HTTP library: see below
+                failed.append((type(exc).__name__, time.time()))
+                continue
+            completed.append((call_id, time.time()))
+
+    clients = [threading.Thread(target=stream_requests, name=f"load-{i}") for i in range(6)]
+    for thread in clients:
+        thread.start()
+    poll(lambda: len(completed) >= 60, "60 streamed requests before the kill", 120)
+    killed_at = time.time()
+    os.killpg(before.pid, signal.SIGKILL)  # the proxy and any workers: its own process group
+    killed.set()
+    for thread in clients:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in clients), "a client hung on the killed proxy"
+    in_flight = [(kind, at) for kind, at in failed if at >= killed_at]
+    assert in_flight, "no request was in flight at the kill"
+    assert {kind for kind, _ in failed} <= CONNECTION_ERRORS, failed  # a cut connection, not a timeout
+    assert max(at for _, at in in_flight) - killed_at < 10, f"errors came late: {in_flight}"
+
+    def restarted() -> ProxyState | None:
+        state = tray.healthy_proxy()
+        return state if state is not None and state.pid != before.pid else None
+
+    poll(restarted, "the tray to restart the killed proxy", PROXY_START_S)
+    down = notifications_bus.wait_for("member=Notify", 'string "Proxy down"', timeout=90)  # throttled: 60 s
+    assert f"pid {before.pid}" in down
+    # No "Proxy back" to wait for: its text is the one the test above saw, and the same text is not shown
+    # twice within 10 minutes.
+
+    assert ledger_integrity(tray.paths) == "ok"
+    must_have = {call_id for call_id, done in completed if done < killed_at - 1.0}
+    missing = must_have - ledger_ids(tray.paths)
+    assert not missing, (
+        f"{len(missing)} of {len(must_have)} requests completed before the kill are not in the ledger"
+    )
+    tray.provider.scenario.reset()
     tray.client().messages.create(
         model=REQUESTED, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
     )

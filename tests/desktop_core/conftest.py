@@ -48,7 +48,9 @@ class FakeProxy:
     def __init__(self) -> None:
         self.running: ProxyState | None = None
         self.answering = True
-        self.start_failures: list[str] = []  # each start pops one and fails with it, while any are left
+        self.state_file_lost = False  # the config folder was deleted: the proxy runs, its state file is gone
+        # Each start pops one and fails with it (a message, or a StartFailed as is), while any are left.
+        self.start_failures: list[str | StartFailed] = []
         self.calls: list[str] = []
         self._next_pid = 100
 
@@ -63,7 +65,7 @@ class FakeProxy:
         self.running = None
 
     def state(self) -> ProxyState | None:
-        return self.running
+        return None if self.state_file_lost else self.running
 
     def healthy(self, url: str) -> bool:
         return self.running is not None and self.answering
@@ -71,7 +73,8 @@ class FakeProxy:
     def start(self) -> ProxyState:
         self.calls.append("start")
         if self.start_failures:
-            raise StartFailed(self.start_failures.pop(0))
+            failure = self.start_failures.pop(0)
+            raise failure if isinstance(failure, StartFailed) else StartFailed(failure)
         return self.launch()
 
     def stop(self) -> ProxyState | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from ccproxy_desktop.desktop.menu import Action, find_entry
 from ccproxy_desktop.ledger.budgets import period_window
 from ccproxy_desktop.ledger.clock import local_now
 from ccproxy_desktop.ledger.records import RequestRecord, TokenUsage
+from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.pipeline.router import ModelChoice
 
 if TYPE_CHECKING:
@@ -115,6 +117,19 @@ def test_a_config_error_event_offers_to_open_the_config(started: World) -> None:
     assert (sent.title, sent.labels) == ("Config error", ["Open config"])
     sent.press("Open config")
     assert started.opener.opened == [started.paths.config_dir]
+
+
+def test_events_of_a_ledger_made_anew_after_the_folder_was_deleted_are_announced(started: World) -> None:
+    for i in range(3):
+        started.ledger.add_event("config_error", {"issues": ["a"], "message": f"old error {i}"})
+    started.app.poller.poll()
+    assert len(started.notifier.sent) == 3  # the last event id seen is 3
+    shutil.rmtree(started.paths.config_dir)  # with the ledger; the proxy writes its next event into a new one
+    started.paths.config_dir.mkdir()
+    with Ledger(started.paths.ledger_db) as proxy_ledger:  # the proxy's, in another process
+        proxy_ledger.add_event("credential_failure", {"provider": "anthropic", "message": "token expired"})
+    started.app.poller.poll()
+    assert [s.kind for s in started.notifier.sent][-1] == "credential:anthropic"
 
 
 def test_credential_failures_are_announced(started: World) -> None:

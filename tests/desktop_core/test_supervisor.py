@@ -10,6 +10,7 @@ import pytest
 
 from ccproxy_desktop.desktop.state import ProxyStatus
 from ccproxy_desktop.desktop.supervisor import Supervisor, Transition
+from ccproxy_desktop.proxy.control import EXIT_CONFIG, EXIT_PORT, StartFailed
 
 if TYPE_CHECKING:
     from conftest import FakeClock, FakeProxy
@@ -173,6 +174,50 @@ def test_the_first_start_failing_is_retried_and_reported(
     sup.step()
     assert sup.status.phase == "running"
     assert recorder.transitions == ["start_failed", "up"]
+
+
+PORT_TAKEN = (
+    "port 4000 on 127.0.0.1 is already in use by another program\n"
+    "  stop that program, or set another `port:` under `litellm:` in /cfg/ccproxy.yaml"
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "detail"),
+    [
+        (EXIT_PORT, PORT_TAKEN),
+        (EXIT_CONFIG, "the configuration is invalid:\n  config.yaml:4: model_list: no models"),
+    ],
+)
+def test_a_start_a_retry_cannot_fix_is_an_error_at_once_not_a_restart_loop(
+    fake_proxy: FakeProxy, clock: FakeClock, recorder: Recorder, code: int, detail: str
+) -> None:
+    fake_proxy.start_failures = [StartFailed(f"the proxy exited with code {code}:\n{detail}", code, detail)]
+    sup = supervisor(fake_proxy, clock, recorder)
+    sup.step()
+    assert sup.status.phase == "error"
+    assert sup.status.reason == detail  # the menu's first line is the cause, not "exited with code"
+    assert recorder.transitions == ["gave_up"]
+    clock.advance(3600)
+    sup.step()
+    assert fake_proxy.calls == ["start"]  # no retries
+    sup.request_start()  # the person fixed it and pressed Start
+    sup.step()
+    assert sup.status.phase == "running"
+
+
+def test_a_proxy_whose_state_file_vanished_but_answers_is_not_restarted(
+    fake_proxy: FakeProxy, clock: FakeClock, recorder: Recorder
+) -> None:
+    sup = supervisor(fake_proxy, clock, recorder)
+    sup.step()
+    fake_proxy.state_file_lost = True  # the config folder was deleted under the running proxy
+    clock.advance(sup.step())
+    assert sup.status.phase == "running"
+    assert fake_proxy.calls == ["start"]
+    fake_proxy.answering = False  # now it really is gone
+    sup.step()
+    assert sup.status.phase == "restarting"
 
 
 def test_missed_health_checks_degrade_then_restart(

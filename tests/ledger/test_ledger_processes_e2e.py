@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,28 +13,12 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from ccproxy_desktop.config.paths import ConfigPaths
-from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider
+from ccproxy_desktop.testing.helpers import ledger_ids, ledger_integrity, wait_for_rows
 from ccproxy_desktop.testing.proxy_runner import running_proxy
 
 pytestmark = pytest.mark.proxy
-
-
-def ledger_ids(paths: ConfigPaths) -> set[str]:
-    with sqlite3.connect(paths.ledger_db) as conn:
-        return {row[0] for row in conn.execute("SELECT request_id FROM requests")}
-
-
-def wait_for_rows(paths: ConfigPaths, count: int, timeout: float = 15.0) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        with Ledger(paths.ledger_db) as ledger:
-            rows = ledger.count()
-        if rows >= count or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 def test_two_workers_writing_at_once_lose_nothing(provider: FakeProvider, tmp_path: Path) -> None:
@@ -96,8 +79,7 @@ def test_kill_9_during_a_burst_keeps_the_ledger_intact(provider: FakeProvider, t
             thread.join(timeout=15)
         assert len(completed) >= 150
 
-        with sqlite3.connect(paths.ledger_db) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert ledger_integrity(paths) == "ok"
         recorded = ledger_ids(paths)
         must_have = {call_id for call_id, done in completed if done < killed_at - 1.0}
         assert must_have, "the burst should have completed requests well before the kill"

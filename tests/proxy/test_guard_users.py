@@ -32,7 +32,9 @@ class RefusingApp:
         await send({"type": "http.response.body", "body": body.encode()})
 
 
-def call(guard: Guard, key: str) -> tuple[int, dict[str, str], dict[str, Any]]:
+def call(
+    guard: Guard, key: str, method: str = "POST", path: str = "/v1/messages"
+) -> tuple[int, dict[str, str], dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     messages = [{"type": "http.request", "body": b'{"model": "m"}', "more_body": False}]
 
@@ -44,8 +46,8 @@ def call(guard: Guard, key: str) -> tuple[int, dict[str, str], dict[str, Any]]:
 
     scope = {
         "type": "http",
-        "method": "POST",
-        "path": "/v1/messages",
+        "method": method,
+        "path": path,
         "headers": [(b"host", b"127.0.0.1:4000"), (b"x-api-key", key.encode())],
     }
     asyncio.run(guard(scope, receive, send))
@@ -71,3 +73,12 @@ def test_user_keys_pass_and_refusal_headers_come_back(key: str, status: int) -> 
         assert body["error"]["type"] == "rate_limit_error"
     else:
         assert app.calls == 0 and "not accepted" in body["error"]["message"]
+
+
+def test_the_proxy_status_answers_the_master_key_only() -> None:
+    app = RefusingApp()  # stands in for LiteLLM, which refuses a user key on a non-model route
+    guard = Guard(app, keys=lambda: {"master"}, accept=lambda k: k == "user-key", status=lambda: {"pid": 1})
+    got, _, body = call(guard, "master", "GET", "/ccproxy/status")
+    assert (got, body, app.calls) == (200, {"pid": 1}, 0)
+    got, _, _ = call(guard, "user-key", "GET", "/ccproxy/status")
+    assert got != 200 and app.calls == 1

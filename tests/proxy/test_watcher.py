@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -60,5 +61,42 @@ def test_other_files_are_ignored(tmp_path: Path) -> None:
         (tmp_path / "ledger.db").write_text("x")
         (tmp_path / "notes.txt").write_text("x")
         assert not calls.event.wait(0.6)
+    finally:
+        watcher.stop()
+
+
+def test_a_deleted_folder_is_reported_and_watched_again_when_it_comes_back(tmp_path: Path) -> None:
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("a: 1\n")
+    calls = Calls()
+    presence: list[bool] = []
+    changed = threading.Event()
+
+    def folder_changed(present: bool) -> None:
+        presence.append(present)
+        changed.set()
+
+    watcher = ConfigWatcher(folder, {"config.yaml"}, calls, debounce=0.2, on_folder_change=folder_changed)
+    watcher.start()
+    try:
+        shutil.rmtree(folder)
+        assert changed.wait(5)
+        changed.clear()
+        assert presence == [False]
+        calls.event.wait(1)  # the file's deletion is a change too (the reload then keeps the old config)
+        calls.paths.clear()
+        calls.event.clear()
+
+        folder.mkdir()
+        (folder / "config.yaml").write_text("a: 2\n")  # may land before the new watch: seen all the same
+        assert changed.wait(5)
+        assert presence == [False, True]
+        assert calls.event.wait(5)
+        assert set(calls.paths) == {folder / "config.yaml"}
+
+        calls.event.clear()
+        (folder / "config.yaml").write_text("a: 3\n")  # and watched from now on
+        assert calls.event.wait(5)
     finally:
         watcher.stop()
