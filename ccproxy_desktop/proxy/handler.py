@@ -7,6 +7,8 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import HTTPException
@@ -15,6 +17,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from ..config.loader import ConfigInvalid
 from ..config.paths import ConfigPaths
 from ..ledger.budgets import BudgetStatus
+from ..ledger.records import TokenUsage
 from ..pipeline.context import Reject
 from .adapter import (
     ANTHROPIC_CALL_TYPES,
@@ -25,6 +28,7 @@ from .adapter import (
 )
 from .app import LiteLLMCatalog, LiteLLMModels, ProxyApp
 from .logs import set_debug
+from .sse_check import MalformedStream, checked_stream
 from .usage import timings_ms, usage_from_litellm
 
 __all__ = ["CCProxyHandler", "proxy_handler_instance"]
@@ -102,6 +106,30 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if isinstance(provider, str) and ctx.upstream_api_key:
             app.used_token(ctx.request_id, provider, ctx.upstream_api_key)
         return data
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Pass a streamed answer on, ending it with an error event if the provider's stream is malformed."""
+        try:
+            async for chunk in checked_stream(response):
+                yield chunk
+        except MalformedStream as exc:
+            self._stream_failed(request_data, exc)
+            raise
+
+    def _stream_failed(self, request_data: dict[str, Any], exc: Exception) -> None:
+        """Record now a stream we ended with an error: LiteLLM logs a relayed stream that we stopped as a
+        success (later), which then finds no route left to record."""
+        call_id = request_data.get("litellm_call_id")
+        route = self.app.records.pop(str(call_id)) if call_id else None
+        if route is None:
+            return
+        latency = (time.monotonic() - route.started) * 1000
+        model = str(request_data.get("model") or route.routed_model)
+        outcome = f"error:{type(exc).__name__}"
+        self.app.record_outcome(route, model, TokenUsage(), latency, None, outcome)
+        log.warning("stream of %s ended: %s", route.request_id, exc, extra={"request_id": route.request_id})
 
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
