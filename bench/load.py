@@ -161,11 +161,13 @@ async def drive(url: str, key: str, clients: int, duration: float, max_tokens: i
     async with httpx.AsyncClient(timeout=httpx.Timeout(120.0), limits=limits) as client:
 
         async def loop() -> None:
-            while time.perf_counter() < deadline:
+            while True:
                 sample = await one_request(client, url, headers, body)
                 phase.samples.append(
                     Sample(sample.start - began, sample.ttfb_ms, sample.total_ms, sample.error)
                 )
+                if time.perf_counter() >= deadline:
+                    return
 
         await asyncio.gather(*(loop() for _ in range(clients)))
     phase.wall_s = time.perf_counter() - began

@@ -1,6 +1,7 @@
 """Provider faults through the real proxy: whatever the provider does (5xx, 429, timeouts, resets, hangs,
 malformed or truncated streams), the client gets a well-formed Anthropic error in bounded time, the proxy
-stays up, the ledger records the failure, and `status --health` turns degraded and back.
+stays up, the ledger records the failure, and `status --health` turns degraded and back. (A provider that
+ends a stream cleanly but early, without `message_stop`, is the retry work's case: not tested here.)
 
 One attempt per request (`retry_enabled: false`, LiteLLM's `num_retries: 0`), so each fault is seen as is;
 `request_timeout` is short so that a provider that never answers ends the request quickly.
@@ -129,18 +130,23 @@ def test_a_fault_gives_a_clean_error_and_a_ledger_row(
     wait_for(lambda: failures_since(paths, since) == (1, 1))
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize(
+    ("stream", "chunk_delay_ms"),
+    [(False, 0), (True, 0), (True, 200)],
+    ids=["json", "stream cut before relaying", "stream cut while relaying"],
+)
 def test_a_truncated_answer_gives_a_clean_error(
-    faulty: RunningProxy, provider: FakeProvider, paths: ConfigPaths, stream: bool
+    faulty: RunningProxy, provider: FakeProvider, paths: ConfigPaths, stream: bool, chunk_delay_ms: int
 ) -> None:
-    if stream:
-        pytest.xfail("needs retry branch: a stream cut mid-way must end with an error event")
-    provider.scenario.set_default(Behaviour(kind="cut_stream"))
+    # the provider closes the connection half-way through its answer (no final chunk): a read error
+    provider.scenario.set_default(Behaviour(kind="cut_stream", chunk_delay_ms=chunk_delay_ms))
     since = time.time()
 
     response, raw, _ = post(faulty, stream)
 
     anthropic_error(response, raw)
+    if chunk_delay_ms:  # the first events reached the client before the cut: the error is an event
+        assert response.status_code == 200 and raw.startswith(b"event: message_start")
     wait_for(lambda: failures_since(paths, since) == (1, 1))
 
 
@@ -199,6 +205,8 @@ def test_health_turns_degraded_on_a_burst_of_errors_and_back(
     degraded = health_state(paths)
     assert degraded["state_reason"].startswith("6 of the last 10 requests failed at the provider")
     assert degraded["recent"] == {"requests": 10, "provider_failures": 6, "window_seconds": 120.0}
+    text = run_ccproxy(paths, "status", "--health").stdout
+    assert "health: degraded: 6 of the last 10 requests failed at the provider" in text
 
     for _ in range(6):
         send()

@@ -35,7 +35,8 @@ def test_twenty_streaming_clients_without_errors_and_a_row_per_response(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(report_file.read_text())
     proxy = report["proxy"]
-    assert proxy["errors"] == 0 and report["warmup"]["errors"] == 0, proxy["error_kinds"]
+    assert report["warmup"]["completed"] == 4
+    assert proxy["errors"] == 0, proxy["error_kinds"]
     assert proxy["completed"] >= 20  # every client finished at least one response
     assert report["ledger"] == {
         "rows": proxy["requests"],
