@@ -1,8 +1,9 @@
 """The `tray-ledger-poller` thread: every `interval` seconds, what the tray shows from files.
 
 - the ledger (written by the proxy): new events since the last one seen (`advice_for_events`), spend today and
-  this month, every budget's status, and the provider health of the latest requests (`ledger.health_state`). Queries run only when the ledger's files
-  changed (or every `refresh` seconds, for the day's roll-over and the burn rate), so an idle tray does no SQL;
+  this month, every budget's status, and the provider health of the latest requests (`ledger.health_state`).
+  Queries run only when the ledger's files changed (or every `refresh` seconds, for the day's roll-over, the burn
+  rate and a degraded health that ages out), so an idle tray does no SQL;
 - the config files (models, budgets, prices): reloaded when their mtime changes; an invalid edit keeps the last
   good settings (the proxy reports the error as a `config_error` event);
 - the quick model switch and the toggles (shell integration, launch at login), which the CLI may change too.
