@@ -20,7 +20,8 @@ class RequestContext:
     Client fields (`model` ... `headers`) are what the client sent and are treated as read-only by hooks.
     `headers` may hold secrets: never log them (use `captured_headers`, which is redacted).
     Decision fields are set by hooks: `label` by the classifier, `routed_model` by the router, the
-    `upstream_*` fields by the credential and header hooks.
+    `upstream_*` fields by the credential and header hooks. `forced_model` is set by the proxy on a
+    fallback attempt (`retry_fallback_model`): the router sends the request there whatever the rules say.
     """
 
     request_id: str
@@ -38,6 +39,7 @@ class RequestContext:
     session_id: str | None = None
     user: str | None = None
     label: str | None = None
+    forced_model: str | None = None
     routed_model: str | None = None
     route_reason: str = ""
     upstream_headers: dict[str, str] = field(default_factory=dict)

@@ -106,14 +106,18 @@ class RuleEvaluator(Hook):
 
 
 class ModelRouterHook(Hook):
-    """Sets `ctx.routed_model`: the model_name named like the label, the quick-switch model, the
-    requested model (passthrough) or `default`; then refuses a model the proxy doesn't serve."""
+    """Sets `ctx.routed_model`: the fallback model of a retried request (`ctx.forced_model`), else the
+    model_name named like the label, the quick-switch model, the requested model (passthrough) or
+    `default`; then refuses a model the proxy doesn't serve."""
 
     name = "model_router"
     requires = ("classify",)
     provides = ("route",)
 
     async def __call__(self, ctx: RequestContext) -> None:
+        if ctx.forced_model:
+            ctx.routed_model, ctx.route_reason = ctx.forced_model, "fallback"
+            return
         route = self.env.router.route(
             ctx.label, ctx.model, self.env.default_model_passthrough, self.env.model_override()
         )

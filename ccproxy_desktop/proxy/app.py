@@ -31,6 +31,7 @@ from ..pipeline.tokens import TokenCounter
 from .accounting import Accounting, litellm_price_lookup, load_callbacks
 from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
+from .retry import Attempt, RetryPolicy
 from .watcher import ConfigWatcher
 
 __all__ = ["BoundedStore", "LiteLLMCatalog", "LiteLLMModels", "ProxyApp", "RouteRecord"]
@@ -66,6 +67,7 @@ class RouteRecord:
     user: str | None
     stream: bool
     started: float
+    attempt: Attempt | None = None
 
 
 class BoundedStore:
@@ -277,7 +279,11 @@ class ProxyApp:
             {"issues": lines, "message": f"Config error, last good config kept: {lines[0]}"},
         )
 
-    def remember(self, ctx: RequestContext) -> None:
+    def retry_policy(self) -> RetryPolicy:
+        """The `retry_*` settings in force now (they follow a reload)."""
+        return RetryPolicy.from_settings(self.settings.ccproxy)
+
+    def remember(self, ctx: RequestContext, attempt: Attempt | None = None) -> None:
         self.records.put(
             RouteRecord(
                 request_id=ctx.request_id,
@@ -289,6 +295,7 @@ class ProxyApp:
                 user=ctx.user,
                 stream=ctx.stream,
                 started=time.monotonic(),
+                attempt=attempt,
             )
         )
         log.info(
@@ -326,6 +333,8 @@ class ProxyApp:
             stream=route.stream,
             session_id=route.session_id,
             user=route.user,
+            retried=route.attempt.retries if route.attempt else 0,
+            fallback=bool(route.attempt and route.attempt.fallback_model),
         )
         self.accounting.record(record)
         return record

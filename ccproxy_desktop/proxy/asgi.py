@@ -13,6 +13,7 @@ from ..config.paths import ConfigPaths
 from .guard import Guard
 from .handler import proxy_handler_instance
 from .logs import setup_logging
+from .retrying import RetryingApp
 
 __all__ = ["app"]
 
@@ -31,7 +32,7 @@ _KEYS = _keys()
 
 
 app = Guard(
-    litellm_app,
+    RetryingApp(litellm_app, proxy_handler_instance.retry_policy),
     on_startup=proxy_handler_instance.start,
     on_unauthorized=proxy_handler_instance.unauthorized,
     on_shutdown=proxy_handler_instance.stop,

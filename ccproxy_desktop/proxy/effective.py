@@ -25,7 +25,8 @@ def _callbacks(value: Any) -> list[Any]:
 
 def effective_litellm_config(settings: Settings) -> dict[str, Any]:
     """config.yaml as LiteLLM should load it: upstream ccproxy callback entries replaced by ours
-    (first, so routing happens before other callbacks see the request)."""
+    (first, so routing happens before other callbacks see the request), and LiteLLM's own retries off
+    (`num_retries: 0`, our retry layer applies the `retry_*` keys) unless config.yaml sets `num_retries`."""
     data = copy.deepcopy(settings.litellm.model_dump(mode="json", exclude_none=True))
     litellm_settings = dict(data.get("litellm_settings") or {})
     litellm_settings["callbacks"] = _callbacks(litellm_settings.get("callbacks"))
@@ -34,8 +35,11 @@ def effective_litellm_config(settings: Settings) -> dict[str, Any]:
         {k: v for k, v in entry.items() if not (k == "model_info" and not v)}
         for entry in data.get("model_list", [])
     ]
-    data["router_settings"] = data.get("router_settings") or {}
-    if not data["router_settings"]:
+    router_settings = dict(data.get("router_settings") or {})
+    if "num_retries" not in router_settings and "num_retries" not in litellm_settings:
+        router_settings["num_retries"] = 0
+    data["router_settings"] = router_settings
+    if not router_settings:
         data.pop("router_settings")
     return data
 

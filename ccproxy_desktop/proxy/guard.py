@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-__all__ = ["Guard", "anthropic_error_body"]
+__all__ = ["Guard", "anthropic_error_body", "replay_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -155,15 +155,15 @@ class Guard:
         if body is None:
             return
         if self.on_unauthorized is None:
-            await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
+            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send))
             return
         first = _HoldUnauthorized(send)
-        await self.app(scope, _replay(body, receive), _AnthropicErrors(first))
+        await self.app(scope, replay_body(body, receive), _AnthropicErrors(first))
         if first.held is None:
             return
         # The provider refused a credential we injected: refresh it once and replay the request once.
         if first.call_id and await self.on_unauthorized(first.call_id):
-            await self.app(scope, _replay(body, receive), _AnthropicErrors(send))
+            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send))
         else:
             await first.release()
 
@@ -215,7 +215,8 @@ class Guard:
         return body
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands out `body` (already read) once, then the client's further messages."""
     sent = False
 
     async def replay() -> Message:

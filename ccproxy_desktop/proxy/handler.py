@@ -28,6 +28,8 @@ from .adapter import (
 )
 from .app import LiteLLMCatalog, LiteLLMModels, ProxyApp
 from .logs import set_debug
+from .retry import RetryPolicy, parse_retry_after
+from .retrying import current_attempt
 from .sse_check import MalformedStream, checked_stream
 from .usage import timings_ms, usage_from_litellm
 
@@ -71,6 +73,10 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         """The guard's hook for a 401 from the provider: refresh our token once if this request used one."""
         return await self.app.unauthorized(request_id) if self._app is not None else False
 
+    def retry_policy(self) -> RetryPolicy | None:
+        """The retry settings in force now; None before the app is built (no retries then)."""
+        return self._app.retry_policy() if self._app is not None else None
+
     def stop(self) -> None:
         """Called at shutdown: stop watching and flush the ledger."""
         if self._app is not None:
@@ -90,6 +96,9 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
             ctx = context_from_litellm(data, kind)
         except Reject as reject:
             raise _http_error(reject) from None
+        attempt = current_attempt()
+        if attempt is not None:
+            ctx.forced_model = attempt.fallback_model
         try:
             await app.pipeline.run(ctx)
         except Reject as reject:
@@ -100,8 +109,11 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if over is not None:
             app.record_refusal(ctx, "refused")
             raise _http_error(budget_reject(over)) from None
+        if attempt is not None:
+            _follow_fallback(ctx)
+            attempt.routed_model = ctx.target_model
         apply_to_litellm(ctx, data)
-        app.remember(ctx)
+        app.remember(ctx, attempt)
         provider = ctx.notes.get("credential_provider")
         if isinstance(provider, str) and ctx.upstream_api_key:
             app.used_token(ctx.request_id, provider, ctx.upstream_api_key)
@@ -111,25 +123,42 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
     ) -> AsyncIterator[Any]:
         """Pass a streamed answer on, ending it with an error event if the provider's stream is malformed."""
+        relayed = False
         try:
             async for chunk in checked_stream(response):
                 yield chunk
+                relayed = True
         except MalformedStream as exc:
-            self._stream_failed(request_data, exc)
+            self._stream_failed(request_data, exc, relayed)
             raise
 
-    def _stream_failed(self, request_data: dict[str, Any], exc: Exception) -> None:
+    def _stream_failed(self, request_data: dict[str, Any], exc: Exception, relayed: bool) -> None:
         """Record now a stream we ended with an error: LiteLLM logs a relayed stream that we stopped as a
-        success (later), which then finds no route left to record."""
+        success (later), which then finds no route left to record. Nothing relayed yet: the client gets a 500,
+        which the retry layer may retry; then the last try's row is the request's."""
         call_id = request_data.get("litellm_call_id")
         route = self.app.records.pop(str(call_id)) if call_id else None
         if route is None:
             return
+        outcome = f"error:{type(exc).__name__}"
+        if not relayed and route.attempt is not None and route.attempt.will_retry(500):
+            log.info(
+                "try %s of %s failed (%s); retrying", route.attempt.number + 1, route.request_id, outcome
+            )
+            return
         latency = (time.monotonic() - route.started) * 1000
         model = str(request_data.get("model") or route.routed_model)
-        outcome = f"error:{type(exc).__name__}"
         self.app.record_outcome(route, model, TokenUsage(), latency, None, outcome)
         log.warning("stream of %s ended: %s", route.request_id, exc, extra={"request_id": route.request_id})
+
+    async def async_post_call_failure_hook(
+        self, request_data: Any, original_exception: Any, user_api_key_dict: Any, traceback_str: Any = None
+    ) -> Any:
+        """Runs before LiteLLM answers a failed request: tell the retry layer the provider's retry-after."""
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.retry_after = _retry_after(original_exception)
+        return None
 
     async def async_log_success_event(
         self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
@@ -149,6 +178,11 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         route = self.app.records.pop(str(call_id)) if call_id else None
         if route is None:
             return
+        if outcome != "ok" and route.attempt is not None and route.attempt.will_retry(_status(kwargs)):
+            log.info(
+                "try %s of %s failed (%s); retrying", route.attempt.number + 1, route.request_id, outcome
+            )
+            return
         latency, ttfb = timings_ms(kwargs, start, end)
         record = self.app.record_outcome(
             route, _provider_model(kwargs), usage_from_litellm(response), latency, ttfb, outcome
@@ -162,6 +196,32 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
             "?" if record.cost_usd is None else f"{record.cost_usd:.6f}",
             extra={"request_id": record.request_id, "outcome": outcome},
         )
+
+
+def _follow_fallback(ctx: Any) -> None:
+    """A fallback try whose pipeline has no router hook to honour `forced_model`: route it here, without the
+    credentials the pipeline picked for the other model."""
+    if ctx.forced_model and ctx.target_model != ctx.forced_model:
+        ctx.routed_model, ctx.route_reason = ctx.forced_model, "fallback"
+        ctx.upstream_api_key = None
+        ctx.upstream_headers.pop("authorization", None)
+
+
+def _status(kwargs: dict[str, Any]) -> int | None:
+    """The HTTP status LiteLLM answers a failed call with (its exception's `status_code`)."""
+    status = getattr(kwargs.get("exception"), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _retry_after(exc: Any) -> float | None:
+    """The provider's `retry-after` (seconds) from a LiteLLM exception, if it sent one."""
+    response = getattr(exc, "response", None)
+    for headers in (getattr(exc, "litellm_response_headers", None), getattr(response, "headers", None)):
+        if headers is not None and hasattr(headers, "get"):
+            value = parse_retry_after(headers.get("retry-after"))
+            if value is not None:
+                return value
+    return None
 
 
 def _provider_model(kwargs: dict[str, Any]) -> str:

@@ -481,3 +481,13 @@ async def test_model_router_does_not_refuse_while_the_model_list_is_unavailable(
     await run(ctx, ModelRouterHook(make_env(catalog=UnavailableCatalog())))
 
     assert ctx.target_model == "claude-sonnet-4-5-20250929"
+
+
+async def test_model_router_sends_a_fallback_try_to_the_forced_model() -> None:
+    ctx = request("claude-haiku-4-5")
+    ctx.label = "background"
+    ctx.forced_model = "default"
+
+    await run(ctx, ModelRouterHook(make_env()))
+
+    assert (ctx.routed_model, ctx.route_reason) == ("default", "fallback")

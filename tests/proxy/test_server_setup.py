@@ -78,3 +78,22 @@ def test_effective_config_is_private(paths: ConfigPaths) -> None:
     assert stat.S_IMODE(paths.effective_litellm_yaml.stat().st_mode) == 0o600
     for name in ("ccproxy.yaml", "config.yaml"):
         assert stat.S_IMODE((paths.config_dir / name).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("section", "settings", "expected"),
+    [
+        (None, None, 0),  # our retry layer applies the retry_* keys; LiteLLM's own retries are off
+        ("router_settings", {"num_retries": 4, "timeout": 30}, 4),
+        ("litellm_settings", {"num_retries": 2}, None),  # the user's global setting stays in charge
+    ],
+)
+def test_litellm_retries_are_off_unless_config_yaml_sets_them(
+    paths: ConfigPaths, section: str | None, settings: dict[str, object] | None, expected: int | None
+) -> None:
+    config = yaml.safe_load(paths.litellm_yaml.read_text())
+    if section is not None:
+        config.setdefault(section, {}).update(settings or {})
+    paths.litellm_yaml.write_text(yaml.safe_dump(config))
+    effective = effective_litellm_config(load_settings(paths))
+    assert effective.get("router_settings", {}).get("num_retries") == expected
