@@ -59,6 +59,13 @@ class SseChecker:
             problem = event_problem(event)
             if problem is not None:
                 raise MalformedStream(f"the provider sent a malformed event stream: {problem}")
+        # The complete lines of the unfinished event can be judged now (its JSON only once it is complete), so
+        # that garbage is caught in the chunk that brings it, before anything of it is relayed.
+        for line in self._pending.split(b"\n")[:-1]:
+            if line.rstrip(b"\r") and not line.startswith(_FIELDS):
+                raise MalformedStream(
+                    "the provider sent a malformed event stream: a line that is not a server-sent event field"
+                )
         if len(self._pending) > self._max:
             raise MalformedStream(
                 f"the provider sent a malformed event stream: an event longer than {self._max} bytes"

@@ -40,6 +40,12 @@ def test_crlf_line_ends_are_events_too() -> None:
     SseChecker().feed(GOOD_STREAM.replace(b"\n", b"\r\n"))
 
 
+def test_a_garbage_line_is_caught_before_its_event_ends() -> None:
+    with pytest.raises(MalformedStream, match="not a server-sent event field"):
+        SseChecker().feed(b"this line is not server-sent events\n")
+    SseChecker().feed(b"event: ping\ndata: {")  # an unfinished event with good lines so far waits
+
+
 def test_an_endless_event_is_garbage() -> None:
     checker = SseChecker(max_event_bytes=100)
     with pytest.raises(MalformedStream, match="longer than 100 bytes"):
