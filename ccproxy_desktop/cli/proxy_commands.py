@@ -134,6 +134,7 @@ def _client_key(paths: ConfigPaths) -> str | None:
 
 def _print_health(health: dict[str, Any], since_start: bool) -> None:
     window = "since the proxy started" if since_start else "all time"
+    print(f"health: {health['state']}" + (f": {health['state_reason']}" if health["state_reason"] else ""))
     print(
         f"requests ({window}): {health['requests_total']} total, {health['requests_succeeded']} ok, "
         f"{health['requests_failed']} failed"

@@ -14,6 +14,7 @@ from ..config.paths import ConfigPaths
 from ..ledger.budgets import BudgetStatus, period_window
 from ..ledger.chart import render_spend_chart
 from ..ledger.clock import local_now
+from ..ledger.health_state import RECENT_WINDOW_S
 from ..ledger.queries import UsageRow
 from ..ledger.store import Ledger
 from ..proxy.budget_view import budget_statuses
@@ -121,8 +122,16 @@ def health_report(paths: ConfigPaths, since: float | None) -> dict[str, Any]:
         today = ledger.spend(period_window("day", now).start.timestamp())
         month = ledger.spend(period_window("month", now).start.timestamp())
         unknown = ledger.unknown_cost_models(since or 0.0)
+        recent = ledger.provider_health()
         pending_error = ledger.last_error
     report: dict[str, Any] = {
+        "state": recent.state,
+        "state_reason": recent.reason,
+        "recent": {
+            "requests": recent.recent_requests,
+            "provider_failures": recent.recent_failures,
+            "window_seconds": RECENT_WINDOW_S,
+        },
         "requests_total": snapshot.requests_total,
         "requests_succeeded": snapshot.requests_succeeded,
         "requests_failed": snapshot.requests_failed,

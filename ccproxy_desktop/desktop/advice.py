@@ -136,14 +136,9 @@ def advice_for_proxy(status: ProxyStatus, transition: Transition) -> Advice | No
     return None
 
 
-def advice_for_request_failures(failed: int, total: int, window_seconds: float) -> Advice:
-    minutes = window_seconds / 60
-    return Advice(
-        "request-failures",
-        "Requests are failing",
-        f"{failed} of {total} requests through the proxy failed in the last {minutes:.0f} minutes.",
-        (OPEN_LOG,),
-    )
+def advice_for_request_failures(reason: str) -> Advice:
+    """The notification when the provider health turns degraded (`reason`: `ProviderHealth.reason`)."""
+    return Advice("request-failures", "Requests are failing", _sentence(reason), (OPEN_LOG,))
 
 
 def _sentence(text: str) -> str:

@@ -104,6 +104,12 @@ def status_line(proxy: ProxyStatus) -> str:
     return "Stopped"
 
 
+def provider_line(problem: str) -> str:
+    """The menu line when requests are failing at the provider: `problem` shortened to fit."""
+    line = f"Requests failing: {problem}"
+    return line if len(line) <= MAX_REASON_CHARS else line[: MAX_REASON_CHARS - 1] + "…"
+
+
 def _budget_line(budget: BudgetStatus) -> str:
     line = f"{budget.name}: {_money(budget.spent_usd)} of {_money(budget.limit_usd)} ({budget.percent:.0f}%)"
     if budget.blocking and budget.spent_usd >= budget.limit_usd:
@@ -165,6 +171,8 @@ def build_menu(state: AppState, actions: Collection[Action] = ALL_ACTIONS) -> tu
     """The menu for `state`. `actions` are those this app can perform here (e.g. no shell integration for an
     unsupported shell): entries for other actions are left out."""
     entries: list[MenuEntry] = [MenuEntry(status_line(state.proxy), enabled=False)]
+    if state.provider_problem is not None and state.proxy.phase in ("running", "degraded"):
+        entries.append(MenuEntry(provider_line(state.provider_problem), enabled=False))
     entries += [MenuEntry(line, enabled=False) for line in spend_lines(state)]
     entries.append(SEPARATOR)
     if Action.SWITCH_MODEL in actions:

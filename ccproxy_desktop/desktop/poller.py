@@ -1,8 +1,9 @@
 """The `tray-ledger-poller` thread: every `interval` seconds, what the tray shows from files.
 
 - the ledger (written by the proxy): new events since the last one seen (`advice_for_events`), spend today and
-  this month, every budget's status, and repeated request failures. Queries run only when the ledger's files
-  changed (or every `refresh` seconds, for the day's roll-over and the burn rate), so an idle tray does no SQL;
+  this month, every budget's status, and the provider health of the latest requests (`ledger.health_state`).
+  Queries run only when the ledger's files changed (or every `refresh` seconds, for the day's roll-over, the burn
+  rate and a degraded health that ages out), so an idle tray does no SQL;
 - the config files (models, budgets, prices): reloaded when their mtime changes; an invalid edit keeps the last
   good settings (the proxy reports the error as a `config_error` event);
 - the quick model switch and the toggles (shell integration, launch at login), which the CLI may change too.
@@ -67,8 +68,6 @@ class LedgerPoller:
         clock: Callable[[], float] = time.monotonic,
         interval: float = 2.0,
         refresh: float = 60.0,
-        failure_threshold: int = 5,
-        failure_window: float = 120.0,
     ) -> None:
         """`on_update(**changes)` gets `AppState` fields; `on_advice` each notification to show; `toggles()`
         returns the toggles' current values as `AppState` fields."""
@@ -81,8 +80,6 @@ class LedgerPoller:
         self._clock = clock
         self.interval = interval
         self._refresh = refresh
-        self._failure_threshold = failure_threshold
-        self._failure_window = failure_window
         self._override = OverrideFile(paths.model_override_file)
         self._settings: Settings | None = None
         self._config_stamp: Stamp | None = None
@@ -163,7 +160,7 @@ class LedgerPoller:
         try:
             events = self._ledger.events(self._last_event_id)
             spend = self._spend()
-            health = self._ledger.health(time.time() - self._failure_window)
+            health = self._ledger.provider_health()
         except LedgerError as exc:
             if str(exc) != self._ledger_problem:
                 self._ledger_problem = str(exc)
@@ -178,13 +175,10 @@ class LedgerPoller:
             self._last_event_id = events[-1].id
             for advice in advice_for_events(events, self._cheaper):
                 self._on_advice(advice)
-        failing = health.requests_failed >= self._failure_threshold
-        if failing and not self._failing:
-            self._on_advice(
-                advice_for_request_failures(
-                    health.requests_failed, health.requests_total, self._failure_window
-                )
-            )
+        changes["provider_problem"] = health.reason
+        failing = health.state == "degraded"
+        if failing and not self._failing and health.reason is not None:
+            self._on_advice(advice_for_request_failures(health.reason))
         self._failing = failing
 
     def _follow_ledger_file(self) -> None:

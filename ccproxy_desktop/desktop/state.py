@@ -63,11 +63,13 @@ class AppState:
     launch_at_login: bool = False
     scoped_budgets: frozenset[str] = frozenset()  # budgets limited to one model or user
     response_cache: bool = False  # `ccproxy.cache.enabled`: the menu offers "Clear response cache"
+    provider_problem: str | None = None  # why requests are failing at the provider (health degraded), or None
 
     @property
     def warning(self) -> bool:
-        """A budget is past its first alert, or the proxy is degraded or being restarted."""
-        if self.proxy.phase in ("degraded", "restarting"):
+        """A budget is past its first alert, the proxy is degraded or being restarted, or requests are failing
+        at the provider."""
+        if self.proxy.phase in ("degraded", "restarting") or self.provider_problem is not None:
             return True
         return self.spend is not None and any(b.alerts_sent for b in self.spend.budgets)
 

@@ -32,6 +32,7 @@ __all__ = [
     "daily_spend_by_model",
     "events",
     "health",
+    "recent_outcomes",
     "spend",
     "unknown_cost_models",
     "usage",
@@ -270,6 +271,12 @@ def events(conn: sqlite3.Connection, after_id: int = 0, kinds: Collection[str] |
         params += wanted
     rows = conn.execute(sql + " ORDER BY id", params)
     return [Event(id=row[0], ts=row[1], kind=row[2], payload=_payload(row[3])) for row in rows]
+
+
+def recent_outcomes(conn: sqlite3.Connection, since: float, limit: int) -> list[str]:
+    """The outcomes of the latest `limit` requests with `ts >= since`, newest first."""
+    sql = "SELECT outcome FROM requests WHERE ts >= ? ORDER BY ts DESC LIMIT ?"
+    return [str(row[0]) for row in conn.execute(sql, (since, limit))]
 
 
 def count(conn: sqlite3.Connection) -> int:

@@ -24,6 +24,12 @@ from datetime import date, tzinfo
 from pathlib import Path
 
 from ccproxy_desktop.ledger import queries
+from ccproxy_desktop.ledger.health_state import (
+    RECENT_REQUESTS,
+    RECENT_WINDOW_S,
+    ProviderHealth,
+    provider_health,
+)
 from ccproxy_desktop.ledger.queries import GroupBy, HealthSnapshot, UsageReport
 from ccproxy_desktop.ledger.records import Event, RequestRecord
 from ccproxy_desktop.ledger.schema import (
@@ -251,6 +257,12 @@ class Ledger:
         """Request counts by outcome, model and rule, and latency percentiles of successful requests."""
         with self._connection() as conn:
             return queries.health(conn, since)
+
+    def provider_health(self) -> ProviderHealth:
+        """`ok` or `degraded` from the latest requests (the rule is in `health_state`)."""
+        since = self._clock() - RECENT_WINDOW_S
+        with self._connection() as conn:
+            return provider_health(queries.recent_outcomes(conn, since, RECENT_REQUESTS))
 
     def daily_spend_by_model(self, since: float, tz: tzinfo) -> list[tuple[date, str, float]]:
         """Known cost per local day in `tz` and routed model since `since`, for the chart."""

@@ -7,7 +7,9 @@ LiteLLM loads callbacks by import path from config.yaml, so this module exposes 
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import HTTPException
@@ -29,6 +31,7 @@ from .app import LiteLLMCatalog, LiteLLMModels, ProxyApp
 from .logs import set_debug
 from .retry import RetryPolicy, parse_retry_after
 from .retrying import current_attempt
+from .sse_check import MalformedStream, checked_stream
 from .usage import timings_ms, usage_from_litellm
 from .users import authenticated_user
 
@@ -156,6 +159,38 @@ class CCProxyHandler(CustomLogger):  # type: ignore[misc]  # LiteLLM is not type
         if isinstance(provider, str) and ctx.upstream_api_key:
             app.used_token(ctx.request_id, provider, ctx.upstream_api_key)
         return data
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        """Pass a streamed answer on, ending it with an error event if the provider's stream is malformed."""
+        relayed = False
+        try:
+            async for chunk in checked_stream(response):
+                yield chunk
+                relayed = True
+        except MalformedStream as exc:
+            self._stream_failed(request_data, exc, relayed)
+            raise
+
+    def _stream_failed(self, request_data: dict[str, Any], exc: Exception, relayed: bool) -> None:
+        """Record now a stream we ended with an error: LiteLLM logs a relayed stream that we stopped as a
+        success (later), which then finds no route left to record. Nothing relayed yet: the client gets a 500,
+        which the retry layer may retry; then the last try's row is the request's."""
+        call_id = request_data.get("litellm_call_id")
+        route = self.app.records.pop(str(call_id)) if call_id else None
+        if route is None:
+            return
+        outcome = f"error:{type(exc).__name__}"
+        if not relayed and route.attempt is not None and route.attempt.will_retry(500):
+            log.info(
+                "try %s of %s failed (%s); retrying", route.attempt.number + 1, route.request_id, outcome
+            )
+            return
+        latency = (time.monotonic() - route.started) * 1000
+        model = str(request_data.get("model") or route.routed_model)
+        self.app.record_outcome(route, model, TokenUsage(), latency, None, outcome)
+        log.warning("stream of %s ended: %s", route.request_id, exc, extra={"request_id": route.request_id})
 
     async def async_post_call_failure_hook(
         self, request_data: Any, original_exception: Any, user_api_key_dict: Any, traceback_str: Any = None

@@ -47,15 +47,16 @@ def write_fake_config(
     models: dict[str, tuple[str, str]] | None = None,
     ccproxy: dict[str, Any] | None = None,
     litellm_extra: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> ConfigPaths:
-    """Write ccproxy.yaml (the default rules unless `ccproxy` overrides the section) and a config.yaml whose
-    models all point at the fake provider at `provider_url`."""
+    """Write ccproxy.yaml (the default rules unless `ccproxy` overrides the section; `workers` uvicorn
+    workers) and a config.yaml whose models all point at the fake provider at `provider_url`."""
     paths = ConfigPaths(config_dir)
     install_defaults(paths, force=True)
     for backup in config_dir.glob("*.bak"):
         backup.unlink()
     settings = yaml.safe_load(paths.ccproxy_yaml.read_text())
-    settings["litellm"] = {"host": "127.0.0.1", "port": port, "num_workers": 1}
+    settings["litellm"] = {"host": "127.0.0.1", "port": port, "num_workers": workers}
     if ccproxy is not None:
         settings["ccproxy"] = ccproxy
     paths.ccproxy_yaml.write_text(yaml.safe_dump(settings, sort_keys=False))

@@ -142,18 +142,25 @@ def test_credential_failures_are_announced(started: World) -> None:
     ]
 
 
-def test_repeated_request_failures_are_announced_once_per_episode(started: World) -> None:
-    record(started, 4, outcome="error:APIConnectionError", cost_usd=None)
+def test_provider_failures_are_announced_once_per_episode_and_cleared(started: World) -> None:
+    record(started, 2, outcome="error:APIConnectionError", cost_usd=None)
     started.app.poller.poll()
-    assert started.notifier.sent == []  # 4 < 5
+    assert started.notifier.sent == []  # 2 failures: not yet degraded
+    assert started.app.state.provider_problem is None
     record(started, 1, outcome="error:RateLimitError", cost_usd=None)
     started.app.poller.poll()
     [sent] = started.notifier.sent
     assert sent.title == "Requests are failing"
-    assert sent.message.startswith("5 of 5 requests through the proxy failed in the last 2 minutes")
+    assert sent.message == (
+        "3 of the last 3 requests failed at the provider (APIConnectionError x2, RateLimitError x1)."
+    )
+    assert started.app.state.provider_problem is not None and started.app.state.warning
     record(started, 1, outcome="error:RateLimitError", cost_usd=None)
     started.app.poller.poll()
     assert len(started.notifier.sent) == 1  # still the same episode
+    record(started, 5)  # successes: 4 failures among the latest 9 is no majority
+    started.app.poller.poll()
+    assert started.app.state.provider_problem is None and not started.app.state.warning
 
 
 def test_an_idle_poll_changes_nothing_on_screen(started: World) -> None:

@@ -127,6 +127,20 @@ def test_the_whole_menu_of_a_running_proxy() -> None:
     ]
 
 
+def test_provider_failures_show_under_the_status_line_and_warn() -> None:
+    problem = "6 of the last 10 requests failed at the provider (ServiceUnavailableError x6)"
+    failing = replace(STATE, provider_problem=problem)
+    menu = labels(build_menu(failing))
+    assert menu[:2] == [
+        "Running on 127.0.0.1:4000",
+        "Requests failing: 6 of the last 10 requests failed at the provider (S…",
+    ]
+    assert len(menu[1]) == 70 and not build_menu(failing)[1].enabled
+    assert failing.warning and failing.icon_kind == "warning"
+    stopped = replace(failing, proxy=ProxyStatus("stopped"))
+    assert "Requests failing" not in " ".join(labels(build_menu(stopped)))  # stale news once it is down
+
+
 def test_the_model_menu_is_the_first_item_a_keyboard_reaches() -> None:
     # The desktop test (and keyboard users) rely on it: informational lines are disabled, so skipped.
     for proxy in (RUNNING, ProxyStatus("stopped"), ProxyStatus("error", reason="x")):

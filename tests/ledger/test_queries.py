@@ -266,6 +266,23 @@ def test_health_of_an_empty_window(ledger: Ledger) -> None:
     assert snapshot.latency_p50_ms is snapshot.latency_p95_ms is snapshot.first_ts is None
 
 
+def test_provider_health_reads_the_latest_requests_of_the_last_two_minutes(
+    ledger: Ledger, make_record: MakeRecord
+) -> None:
+    # the `ledger` fixture's clock says T: requests older than T - 120 s do not count
+    stale = [make_record(ts=T - 300 + i, outcome="error:Timeout") for i in range(5)]
+    store(ledger, stale)
+    assert ledger.provider_health().state == "ok"
+
+    burst = [make_record(ts=T - 10 + i, outcome="error:InternalServerError") for i in range(3)]
+    store(ledger, burst)
+    degraded = ledger.provider_health()
+    assert (degraded.state, degraded.recent_requests, degraded.recent_failures) == ("degraded", 3, 3)
+
+    store(ledger, [make_record(ts=T - 5 + i * 0.1) for i in range(4)])
+    assert ledger.provider_health().state == "ok"  # 3 failures of the latest 7
+
+
 # -- daily chart -----------------------------------------------------------------------------------------
 
 NEW_YORK = ZoneInfo("America/New_York")

@@ -197,6 +197,21 @@ def test_a_stream_that_fails_before_its_first_byte_is_retried(
     assert len(provider.requests) == 2
 
 
+def test_a_malformed_stream_before_its_first_byte_is_retried_and_recorded_once(
+    retry_proxy: RunningProxy, provider: FakeProvider, paths: ConfigPaths
+) -> None:
+    provider.scenario.push(Behaviour(kind="malformed_sse"), model=MODEL)
+    rows_before = ledger_count(paths)
+    status, events = sse_events(retry_proxy)
+    assert status == 200
+    assert [name for name, _ in events][-1] == "message_stop"
+    assert len(provider.requests) == 2
+    wait_for(lambda: ledger_count(paths) == rows_before + 1)
+    with sqlite3.connect(f"file:{paths.ledger_db}?mode=ro", uri=True) as db:
+        latest = db.execute("select outcome, retried from requests order by ts desc limit 1").fetchone()
+    assert tuple(latest) == ("ok", 1)
+
+
 def test_a_stream_cut_midway_ends_with_an_error_event_and_no_retry(
     retry_proxy: RunningProxy, provider: FakeProvider, paths: ConfigPaths
 ) -> None:

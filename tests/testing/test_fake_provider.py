@@ -483,6 +483,15 @@ def test_latency_delays_the_first_byte(provider: FakeProvider, http: httpx.Clien
     assert time.monotonic() - started >= 0.15
 
 
+def test_latency_jitter_spreads_the_first_byte_delay() -> None:
+    scenario = Scenario(latency_ms=300, latency_jitter_ms=500)
+    delays = [scenario.first_byte_delay_ms(Behaviour()) for _ in range(200)]
+
+    assert all(300 <= delay <= 800 for delay in delays)
+    assert max(delays) - min(delays) > 250  # spread out, not one fixed value
+    assert scenario.first_byte_delay_ms(Behaviour(latency_ms=5)) == 5  # a behaviour's own latency wins
+
+
 # -- scenario queue --------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="delay before the first byte of each answer"
     )
+    parser.add_argument(
+        "--latency-jitter-ms",
+        type=float,
+        default=0.0,
+        help="up to this much more delay before the first byte, drawn uniformly per answer",
+    )
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="delay between two SSE events")
     parser.add_argument("--expected-token", default=None, help="require this x-api-key / Bearer token")
     parser.add_argument(
@@ -40,7 +46,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     """Serve until SIGINT/SIGTERM (or cancellation), then shut down cleanly."""
     scenario = Scenario(
-        latency_ms=args.latency_ms, chunk_delay_ms=args.chunk_delay_ms, expected_token=args.expected_token
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
+        chunk_delay_ms=args.chunk_delay_ms,
+        expected_token=args.expected_token,
     )
     server = FakeProviderServer(scenario, RequestLog(args.max_recorded))
     port = await server.start(args.port)

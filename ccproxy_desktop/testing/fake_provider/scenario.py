@@ -8,6 +8,7 @@ request that matches no queued entry gets the default behaviour.
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -148,6 +149,7 @@ class ScenarioUpdate(BaseModel):
     default: Behaviour | None = None
     queue: list[QueuedBehaviour] = []
     latency_ms: float = Field(default=0.0, ge=0)
+    latency_jitter_ms: float = Field(default=0.0, ge=0)
     chunk_delay_ms: float = Field(default=0.0, ge=0)
     expected_token: str | None = None
     oauth_expires_in: int = Field(default=3600, ge=0)
@@ -162,6 +164,7 @@ class _Entry:
 @dataclass(frozen=True)
 class _Options:
     latency_ms: float
+    latency_jitter_ms: float
     chunk_delay_ms: float
     expected_token: str | None
     oauth_expires_in: int
@@ -172,6 +175,9 @@ def _merged_options(current: _Options, update: ScenarioUpdate) -> _Options:
     given = update.model_fields_set
     return _Options(
         latency_ms=update.latency_ms if "latency_ms" in given else current.latency_ms,
+        latency_jitter_ms=(
+            update.latency_jitter_ms if "latency_jitter_ms" in given else current.latency_jitter_ms
+        ),
         chunk_delay_ms=update.chunk_delay_ms if "chunk_delay_ms" in given else current.chunk_delay_ms,
         expected_token=update.expected_token if "expected_token" in given else current.expected_token,
         oauth_expires_in=update.oauth_expires_in if "oauth_expires_in" in given else current.oauth_expires_in,
@@ -188,9 +194,12 @@ class Scenario:
         chunk_delay_ms: float = 0.0,
         expected_token: str | None = None,
         oauth_expires_in: int = 3600,
+        latency_jitter_ms: float = 0.0,
     ) -> None:
         self._lock = threading.Lock()
-        self._initial = _Options(latency_ms, chunk_delay_ms, expected_token, oauth_expires_in)
+        self._initial = _Options(
+            latency_ms, latency_jitter_ms, chunk_delay_ms, expected_token, oauth_expires_in
+        )
         self._options = self._initial
         self._default = Behaviour()
         self._queue: list[_Entry] = []
@@ -248,6 +257,15 @@ class Scenario:
     def latency_ms(self, value: float) -> None:
         with self._lock:
             self._options = replace(self._options, latency_ms=value)
+
+    def first_byte_delay_ms(self, behaviour: Behaviour) -> float:
+        """The delay before this answer's first byte: the behaviour's `latency_ms`, else the scenario's
+        `latency_ms` plus a uniform draw from [0, `latency_jitter_ms`]."""
+        if behaviour.latency_ms is not None:
+            return behaviour.latency_ms
+        with self._lock:
+            options = self._options
+        return options.latency_ms + random.uniform(0.0, options.latency_jitter_ms)
 
     @property
     def chunk_delay_ms(self) -> float:
@@ -335,6 +353,7 @@ class Scenario:
             "default": default.model_dump(),
             "queue": [spec.model_dump() for spec in self.pending()],
             "latency_ms": options.latency_ms,
+            "latency_jitter_ms": options.latency_jitter_ms,
             "chunk_delay_ms": options.chunk_delay_ms,
             "expected_token": options.expected_token,
             "oauth_expires_in": options.oauth_expires_in,

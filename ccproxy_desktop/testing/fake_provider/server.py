@@ -142,7 +142,7 @@ class FakeProviderServer:
     async def _serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         record = await self._record(request)
         behaviour = self._behaviour_for(request, record)
-        latency_ms = self.scenario.latency_ms if behaviour.latency_ms is None else behaviour.latency_ms
+        latency_ms = self.scenario.first_byte_delay_ms(behaviour)
         if latency_ms > 0:
             await asyncio.sleep(latency_ms / 1000)
         return await self._act(request, endpoint, record, behaviour)
