@@ -3,6 +3,7 @@ budgets that never reach the provider, usage that survives restarts."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -211,6 +212,10 @@ def test_a_blocking_budget_refuses_without_contacting_the_provider(
 
 
 def test_status_health_reports_from_the_ledger(budget_proxy: RunningProxy, paths: ConfigPaths) -> None:
+    before = ledger_rows(paths)
+    with contextlib.suppress(anthropic.BadRequestError):  # after the tests above, the blocking budget refuses
+        send(budget_proxy)
+    wait_for(lambda: ledger_rows(paths) > before)  # a success now or before: the test runs alone too
     result = ccproxy(paths, "status", "--json", "--health")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
