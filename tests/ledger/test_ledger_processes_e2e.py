@@ -26,23 +26,33 @@ def test_two_workers_writing_at_once_lose_nothing(provider: FakeProvider, tmp_pa
     text = paths.ccproxy_yaml.read_text().replace("num_workers: 1", "num_workers: 2")
     paths.ccproxy_yaml.write_text(text)
     requests = 120
-    with running_proxy(paths) as proxy:
+    with running_proxy(paths, timeout=600) as proxy:  # two LiteLLM imports: slow on a busy machine
         client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0)
 
-        def one(index: int) -> str:
-            reply = client.messages.with_raw_response.create(
-                model="claude-opus-4-8",
-                max_tokens=20,
-                messages=[{"role": "user", "content": f"request {index}"}],
-            )
+        def one(index: int, fresh: bool = False) -> str:
+            with anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0) as own:
+                reply = (own if fresh else client).messages.with_raw_response.create(
+                    model="claude-opus-4-8",
+                    max_tokens=20,
+                    messages=[{"role": "user", "content": f"request {index}"}],
+                )
             return reply.headers["x-litellm-call-id"]
 
+        def workers() -> set[str]:
+            return set(re.findall(r"\[(\d+)\] INFO ccproxy_desktop.proxy.handler: done", proxy.log_text()))
+
+        # The proxy answers its health check as soon as one worker is up; the other may still be importing
+        # LiteLLM. New connections until both have served one, then the burst.
+        call_ids: set[str] = set()
+        deadline = time.monotonic() + 300
+        while len(workers()) < 2 and time.monotonic() < deadline:
+            call_ids.add(one(-1, fresh=True))
+            time.sleep(0.2)
+        assert len(workers()) == 2, "the second worker never served a request"
         with ThreadPoolExecutor(max_workers=16) as pool:
-            call_ids = set(pool.map(one, range(requests)))
-        assert wait_for_rows(paths, requests) == requests
+            call_ids |= set(pool.map(one, range(requests)))
+        assert wait_for_rows(paths, len(call_ids)) == len(call_ids)
         assert ledger_ids(paths) == call_ids
-        workers = set(re.findall(r"\[(\d+)\] INFO ccproxy_desktop.proxy.handler: done", proxy.log_text()))
-        assert len(workers) == 2, "both workers should have served (and recorded) requests"
 
 
 def test_kill_9_during_a_burst_keeps_the_ledger_intact(provider: FakeProvider, tmp_path: Path) -> None:
