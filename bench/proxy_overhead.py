@@ -24,21 +24,11 @@ import yaml
 
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
+from ccproxy_desktop.testing.fake_provider.process import fake_provider_process
 from ccproxy_desktop.testing.proxy_runner import running_proxy
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "claude_code" / "main_streaming.json"
-
-
-def start_fake_provider() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ccproxy_desktop.testing.fake_provider", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    return process, line.rsplit(" ", 1)[-1].strip()
 
 
 def start_bare_litellm(paths: ConfigPaths, key: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -104,32 +94,27 @@ def main() -> int:
         if k.lower()
         in {"anthropic-version", "anthropic-beta", "content-type", "user-agent", "x-claude-code-session-id"}
     }
-    provider, provider_url = start_fake_provider()
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = write_fake_config(Path(tmp), provider_url, free_port())
-            with running_proxy(paths) as ours:
-                bare, bare_url = start_bare_litellm(paths, ours.key)
-                try:
-                    results: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": []}
-                    with httpx.Client(timeout=60) as client:
-                        for _ in range(10):  # warm-up: imports, connection pools, token cache
-                            ttfb(client, bare_url, ours.key, body, headers)
-                            ttfb(client, ours.url, ours.key, body, headers)
-                        for i in range(args.requests):
-                            order = (
-                                (("bare", bare_url), ("ours", ours.url))
-                                if i % 2
-                                else (("ours", ours.url), ("bare", bare_url))
-                            )
-                            for name, url in order:
-                                results[name].append(ttfb(client, url, ours.key, body, headers))
-                finally:
-                    bare.terminate()
-                    bare.wait(10)
-    finally:
-        provider.terminate()
-        provider.wait(10)
+    with fake_provider_process() as provider, tempfile.TemporaryDirectory() as tmp:
+        paths = write_fake_config(Path(tmp), provider.base_url, free_port())
+        with running_proxy(paths) as ours:
+            bare, bare_url = start_bare_litellm(paths, ours.key)
+            try:
+                results: dict[str, list[tuple[float, float]]] = {"bare": [], "ours": []}
+                with httpx.Client(timeout=60) as client:
+                    for _ in range(10):  # warm-up: imports, connection pools, token cache
+                        ttfb(client, bare_url, ours.key, body, headers)
+                        ttfb(client, ours.url, ours.key, body, headers)
+                    for i in range(args.requests):
+                        order = (
+                            (("bare", bare_url), ("ours", ours.url))
+                            if i % 2
+                            else (("ours", ours.url), ("bare", bare_url))
+                        )
+                        for name, url in order:
+                            results[name].append(ttfb(client, url, ours.key, body, headers))
+            finally:
+                bare.terminate()
+                bare.wait(10)
     print(f"{args.requests} streamed Claude Code main turns each, alternating; times in ms")
     print(f"{'':6} {'ttfb p50':>9} {'ttfb p95':>9} {'total p50':>10}")
     summary = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ccproxy_desktop.proxy.control import ProxyControl
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
+from ccproxy_desktop.testing.fake_provider.process import fake_provider_process
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -70,17 +71,6 @@ class Sampled:
         return (self.cpu_end - self.cpu_start) / wall * 100
 
 
-def start_fake_provider() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ccproxy_desktop.testing.fake_provider", "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().rsplit(" ", 1)[-1].strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="idle window measured (default 60)")
@@ -90,11 +80,10 @@ def main() -> int:
         print("needs a display: bash tests/desktop-session.sh python3 bench/tray_idle.py", file=sys.stderr)
         return 2
 
-    provider, provider_url = start_fake_provider()
-    with tempfile.TemporaryDirectory(prefix="tray-idle-") as folder:
+    with fake_provider_process() as provider, tempfile.TemporaryDirectory(prefix="tray-idle-") as folder:
         paths = write_fake_config(
             Path(folder) / "config",
-            provider_url,
+            provider.base_url,
             free_port(),
             ccproxy={"budgets": [{"name": "daily", "limit_usd": 10.0}]},
         )
@@ -148,8 +137,6 @@ def main() -> int:
                     child.terminate()
                     child.wait(30)
             control.stop()
-            provider.terminate()
-            provider.wait(10)
 
 
 def report(measured: list[Sampled], wall: float, tray_pid: int) -> None:
