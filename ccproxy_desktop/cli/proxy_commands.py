@@ -199,6 +199,7 @@ def child_environment(url: str, key: str, base: dict[str, str]) -> dict[str, str
     env = dict(base)
     env.pop("ANTHROPIC_AUTH_TOKEN", None)
     env.setdefault("ANTHROPIC_DEFAULT_HAIKU_MODEL", BACKGROUND_MODEL)
+    env.setdefault("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1")  # /model lists the proxy's routes
     env.update(
         {
             "ANTHROPIC_BASE_URL": url,

@@ -7,12 +7,21 @@ from __future__ import annotations
 import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..pipeline.router import ModelChoice
 from .paths import create_private_file
 
-__all__ = ["OverrideFile"]
+__all__ = ["ModelChoice", "OverrideFile"]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The quick model switch: `model` serves the main conversation (requests no rule matched); with
+    `force_all` it serves every request, rules or not."""
+
+    model: str
+    force_all: bool = False
 
 
 class OverrideFile:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from ..config.loader import install_defaults
 from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
+from ..instance import AlreadyRunning, SingleInstance
 from .backend import prepare_backend
-from .instance import AlreadyRunning, SingleInstance
 
 __all__ = ["LOCK_FILE", "main", "run"]
 

@@ -20,7 +20,9 @@ class RequestContext:
     Client fields (`model` ... `headers`) are what the client sent and are treated as read-only by hooks.
     `headers` may hold secrets: never log them (use `captured_headers`, which is redacted).
     Decision fields are set by hooks: `label` by the classifier, `routed_model` (and `variant`, when an
-    A/B test chose it) by the router, the `upstream_*` fields by the credential and header hooks.
+    A/B test chose it) by the router, the `upstream_*`, `credential_provider` and `oauth_provider` fields
+    by the credential and header hooks. `notes` belongs to custom hooks (to pass facts between their own
+    hooks); nothing built in reads or writes it.
     `forced_model` is set by the proxy on a fallback attempt (`retry_fallback_model`): the router sends the
     request there whatever the rules (or an A/B test) say.
     """
@@ -46,8 +48,11 @@ class RequestContext:
     variant: str | None = None  # "<A/B test>:<model_name>" when an A/B test chose routed_model
     upstream_headers: dict[str, str] = field(default_factory=dict)
     upstream_api_key: str | None = field(default=None, repr=False)
+    credential_provider: str | None = None  # whose stored token `upstream_api_key` is (refreshed on a 401)
+    oauth_provider: str | None = None  # set when that token is an OAuth token sent as Bearer
     captured_headers: dict[str, str] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
+    failed_hooks: list[str] = field(default_factory=list)  # hooks that raised (the request went on)
+    notes: dict[str, Any] = field(default_factory=dict)  # free for custom hooks; the proxy never reads it
 
     @property
     def target_model(self) -> str:

@@ -251,14 +251,14 @@ class ForwardOAuth(Hook):
         if token is None:
             return
         ctx.upstream_api_key = token
-        ctx.notes["credential_provider"] = provider
+        ctx.credential_provider = provider
         agent = self.env.tokens.user_agent_for(provider)
         if agent:
             ctx.upstream_headers["user-agent"] = agent
         if provider == "anthropic" and not token.startswith("sk-ant-oat"):
             return  # an API key: LiteLLM sends it as x-api-key
         ctx.upstream_headers["authorization"] = f"Bearer {token}"
-        ctx.notes["oauth_provider"] = provider
+        ctx.oauth_provider = provider
         if provider == "anthropic":
             _merge_beta(ctx, [OAUTH_BETA])
 
@@ -314,7 +314,7 @@ class InjectClaudeCodeIdentity(Hook):
 
     async def __call__(self, ctx: RequestContext) -> None:
         # Every model behind an Anthropic route is a Claude model, whatever its model_name ("default"...).
-        if ctx.notes.get("oauth_provider") != "anthropic":
+        if ctx.oauth_provider != "anthropic":
             return
         system = ctx.system
         if isinstance(system, str):

@@ -174,7 +174,7 @@ class Pipeline:
                 raise
             except Exception as exc:  # the error funnel: one broken hook must not fail the request
                 _report_once(self._failed, f"hook {hook_name(hook)}", exc)
-                ctx.notes.setdefault("failed_hooks", []).append(hook_name(hook))
+                ctx.failed_hooks.append(hook_name(hook))
 
 
 # --- building -------------------------------------------------------------------------------------

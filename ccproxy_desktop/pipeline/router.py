@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..config.override import ModelChoice
+
 __all__ = ["CatalogUnavailable", "ModelCatalog", "ModelChoice", "ModelRouter", "Route", "StaticCatalog"]
 
 log = logging.getLogger(__name__)
@@ -35,15 +37,6 @@ class StaticCatalog:
 
     def model_names(self) -> Collection[str]:
         return self.names
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The quick model switch: `model` serves the main conversation (requests no rule matched); with
-    `force_all` it serves every request, rules or not."""
-
-    model: str
-    force_all: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..config.loader import Settings
@@ -37,11 +40,32 @@ EARLIER_DAYS_SECONDS = 60.0
 AlertCallback = Callable[[AlertDue], object]
 
 
-def litellm_price_lookup(model: str) -> Any:
-    """LiteLLM's bundled price map (loaded locally: LITELLM_LOCAL_MODEL_COST_MAP)."""
-    import litellm
+_BUNDLED_PRICE_MAP = "model_prices_and_context_window_backup.json"
+_price_map: dict[str, Any] | None = None
+_price_map_lock = threading.Lock()
 
-    return price_from_litellm_map(litellm.model_cost, model)
+
+def bundled_price_map() -> dict[str, Any]:
+    """LiteLLM's bundled price map, read from the installed package's JSON file without importing LiteLLM
+    (which costs seconds and ~190 MB); loaded once per process. Empty when LiteLLM is not installed."""
+    global _price_map
+    with _price_map_lock:
+        if _price_map is None:
+            spec = importlib.util.find_spec("litellm")
+            loaded: dict[str, Any] = {}
+            for location in (spec.submodule_search_locations or []) if spec else []:
+                try:
+                    loaded = json.loads((Path(location) / _BUNDLED_PRICE_MAP).read_text(encoding="utf-8"))
+                    break
+                except (OSError, ValueError):
+                    continue
+            _price_map = loaded
+        return _price_map
+
+
+def litellm_price_lookup(model: str) -> Any:
+    """The price of `model` in LiteLLM's bundled price map (the file LITELLM_LOCAL_MODEL_COST_MAP loads)."""
+    return price_from_litellm_map(bundled_price_map(), model)
 
 
 def load_callbacks(paths: Sequence[str]) -> list[AlertCallback]:

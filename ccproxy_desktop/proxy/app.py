@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,22 +25,33 @@ from ..config.loader import ConfigInvalid, Settings, load_settings
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
 from ..config.yamlsrc import ConfigIssue
+from ..ledger.budgets import BudgetStatus
 from ..ledger.clock import local_now
 from ..ledger.pricing import PriceBook
 from ..ledger.records import RequestRecord, TokenUsage
-from ..pipeline.context import RequestContext
+from ..pipeline.context import Reject, RequestContext
 from ..pipeline.pipeline import Pipeline, build_pipeline
 from ..pipeline.router import CatalogUnavailable
 from ..pipeline.tokens import TokenCounter
-from .accounting import Accounting, litellm_price_lookup, load_callbacks
+from .accounting import Accounting, AlertCallback, litellm_price_lookup, load_callbacks
+from .deployments import Deployments
 from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
 from .retry import Attempt, RetryPolicy
 from .runtime_files import RuntimeFiles
+from .translated import LiteLLMTranslator
 from .users import UserGate
 from .watcher import ConfigWatcher
 
-__all__ = ["BoundedStore", "LiteLLMCatalog", "LiteLLMModels", "ProxyApp", "RouteRecord"]
+__all__ = [
+    "BoundedStore",
+    "Generation",
+    "LiteLLMCatalog",
+    "LiteLLMModels",
+    "ProxyApp",
+    "RouteRecord",
+    "budget_reject",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,22 @@ class RouteRecord:
     started: float
     attempt: Attempt | None = None
     variant: str | None = None  # "<A/B test>:<model_name>"
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Everything one config load decides, built whole off the event loop and swapped in with one
+    assignment (`ProxyApp.current`): a request reads `app.current` once and sees one consistent config."""
+
+    settings: Settings
+    pipeline: Pipeline
+    warnings: list[ConfigIssue]
+    users: UserGate
+    deployments: Deployments
+    retry_policy: RetryPolicy
+    translator: LiteLLMTranslator
+    prices: PriceBook
+    callbacks: tuple[AlertCallback, ...]
 
 
 class BoundedStore:
@@ -140,33 +167,30 @@ class ProxyApp:
     """
 
     def __init__(self, paths: ConfigPaths, catalog: Any = None, models: ModelListSink | None = None) -> None:
-        """Load and validate the config of `paths`; raises ConfigInvalid."""
+        """Load and validate the config of `paths`; raises ConfigInvalid. `catalog`/`models` are LiteLLM's
+        live model list on the team road (our handler inside LiteLLM's proxy); None on our own server."""
         self.paths = paths
         self.catalog = catalog
         self.models = models
         self.token_counter = TokenCounter()
         self.override = OverrideFile(paths.model_override_file)
-        self.settings = load_settings(paths)
-        self.proxy_keys = proxy_keys(self.settings)
-        self.store, store_warning = open_store(paths, self.settings.ccproxy.credential_store)
+        settings = load_settings(paths)
+        self.proxy_keys = proxy_keys(settings)
+        self.store, store_warning = open_store(paths, settings.ccproxy.credential_store)
         self.http = httpx.AsyncClient(timeout=30)
         self.credentials = CredentialManager(
             self.store,
             self.http,
-            sources=self.settings.ccproxy.oat_sources,
-            refresh_interval=self.settings.ccproxy.oauth_refresh_interval,
+            sources=settings.ccproxy.oat_sources,
+            refresh_interval=settings.ccproxy.oauth_refresh_interval,
             on_failure=self._credential_failed,
             claude_reader=import_claude_credentials,
         )
         self.used_tokens: OrderedDict[str, tuple[str, str]] = OrderedDict()
-        self.pipeline, self.warnings = self._build(self.settings)
-        self.accounting = Accounting(
-            self.settings,
-            PriceBook(self.settings.ccproxy.pricing, litellm_price_lookup),
-            local_now,
-            load_callbacks(self.settings.ccproxy.alert_callbacks),
-        )
-        self.users = UserGate(self.settings.ccproxy.users, self.accounting)
+        callbacks = load_callbacks(settings.ccproxy.alert_callbacks)
+        prices = PriceBook(settings.ccproxy.pricing, litellm_price_lookup)
+        self.accounting = Accounting(settings, prices, local_now, callbacks)
+        self.current = self._generation(settings, prices, callbacks)
         self.records = BoundedStore()
         self.response_store = self._open_response_store()
         self.runtime_files = RuntimeFiles(paths)
@@ -177,6 +201,45 @@ class ProxyApp:
         if store_warning:
             log.warning("credentials: %s", store_warning)
             self.accounting.ledger.add_event("credential_failure", {"provider": "", "message": store_warning})
+
+    def _generation(
+        self, settings: Settings, prices: PriceBook, callbacks: Sequence[AlertCallback]
+    ) -> Generation:
+        """Build a whole generation for `settings` (raises ConfigInvalid). Touches nothing in force."""
+        pipeline, warnings = self._build(settings)
+        timeout = settings.litellm.litellm_settings.get("request_timeout")
+        return Generation(
+            settings=settings,
+            pipeline=pipeline,
+            warnings=warnings,
+            users=UserGate(settings.ccproxy.users, self.accounting),
+            deployments=Deployments(
+                settings.litellm.model_list,
+                default_timeout=float(timeout)
+                if isinstance(timeout, (int, float)) and timeout > 0
+                else 600.0,
+            ),
+            retry_policy=RetryPolicy.from_settings(settings.ccproxy),
+            translator=LiteLLMTranslator(settings),
+            prices=prices,
+            callbacks=tuple(callbacks),
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return self.current.settings
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.current.pipeline
+
+    @property
+    def warnings(self) -> list[ConfigIssue]:
+        return self.current.warnings
+
+    @property
+    def users(self) -> UserGate:
+        return self.current.users
 
     def _build(self, settings: Settings) -> tuple[Pipeline, list[ConfigIssue]]:
         return build_pipeline(
@@ -199,6 +262,10 @@ class ProxyApp:
             return None
 
     # -- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def started_on_loop(self) -> bool:
+        return self._loop is not None
 
     async def start(self) -> None:
         """On the proxy's event loop, before it serves: load credentials, schedule their refreshes, and watch
@@ -238,6 +305,9 @@ class ProxyApp:
             self._clear_cache()
             return
         if self._loop is None or self._loop.is_closed():
+            return
+        if path != self.paths.credentials_changed and self.models is None:
+            self.reload()  # built here, on the watcher thread; the swap is one assignment
             return
         work = (
             self._reload_credentials() if path == self.paths.credentials_changed else self._reload_on_loop()
@@ -310,11 +380,13 @@ class ProxyApp:
     # -- reload ----------------------------------------------------------------------------------------
 
     def reload(self) -> list[ConfigIssue]:
-        """Validate the config files and swap them in. Returns the errors (none: reloaded)."""
+        """Validate the config files, build a whole new generation beside the one serving, and swap it in
+        with one assignment. Returns the errors (none: reloaded); on an error nothing in force changed."""
         try:
             settings = load_settings(self.paths)
-            pipeline, warnings = self._build(settings)
             callbacks = load_callbacks(settings.ccproxy.alert_callbacks)
+            prices = PriceBook(settings.ccproxy.pricing, litellm_price_lookup)
+            generation = self._generation(settings, prices, callbacks)
         except ConfigInvalid as exc:
             self._refused(exc.issues)
             return exc.issues
@@ -322,17 +394,15 @@ class ProxyApp:
             issue = settings.ccproxy_issue(("ccproxy", "alert_callbacks"), str(exc))
             self._refused([issue])
             return [issue]
-        models_changed = settings.litellm.model_list != self.settings.litellm.model_list
+        before = self.current.settings
+        models_changed = settings.litellm.model_list != before.litellm.model_list
         if models_changed and self.models is not None:
             self.models.replace(settings)
         for key, what in _RESTART_ONLY:
-            if key(settings) != key(self.settings):
+            if key(settings) != key(before):
                 log.warning("config: %s changed; that takes effect at the next restart", what)
-        self.accounting.reconfigure(
-            settings, PriceBook(settings.ccproxy.pricing, litellm_price_lookup), callbacks
-        )
-        self.settings, self.pipeline, self.warnings = settings, pipeline, warnings
-        self.users = UserGate(settings.ccproxy.users, self.accounting)
+        self.accounting.reconfigure(settings, prices, callbacks)
+        self.current = generation
         log.info("config reloaded%s", " (model list updated)" if models_changed else "")
         self.accounting.ledger.add_event("config_reloaded", {"models_changed": models_changed})
         return []
@@ -347,24 +417,53 @@ class ProxyApp:
 
     def retry_policy(self) -> RetryPolicy:
         """The `retry_*` settings in force now (they follow a reload)."""
-        return RetryPolicy.from_settings(self.settings.ccproxy)
+        return self.current.retry_policy
+
+    # -- admission -------------------------------------------------------------------------------------
+
+    async def admit(self, ctx: RequestContext, user: str | None, attempt: Attempt | None = None) -> None:
+        """Decide one try of a request: run the pipeline (rules, routing, credentials, headers), then the
+        blocking budgets and the user's limits. Sets the decisions in `ctx`; raises `Reject` (after recording
+        the refusal in the ledger) when the proxy refuses it. On a fallback try (`attempt.fallback_model`) the
+        router sends it to the fallback model; a retry try does not count again against a rate limit. A
+        count_tokens request is routed but neither budgeted nor rate-limited, and never a ledger row."""
+        generation = self.current
+        if attempt is not None:
+            ctx.forced_model = attempt.fallback_model
+        ctx.user = user or ctx.user
+        counting = ctx.call_type == "count_tokens"  # routed like the request it counts; costs nothing
+        try:
+            await generation.pipeline.run(ctx)
+        except Reject as reject:
+            log.info("refused %s: %s %s", ctx.request_id, reject.status, reject.message)
+            if not counting:
+                self.record_refusal(ctx, f"error:{reject.error_type}")
+            raise
+        ctx.user = user or ctx.user  # the key names the user; a hook can't make it someone else
+        if counting:
+            return
+        over = self.accounting.over_budget(ctx.target_model, ctx.user)
+        if over is not None:
+            self.record_refusal(ctx, "refused")
+            raise budget_reject(over)
+        if attempt is not None:
+            _follow_fallback(ctx)
+            attempt.routed_model = ctx.target_model
+        if user:
+            refusal = generation.users.check(user, ctx.model, ctx.target_model)
+            if refusal is None and (attempt is None or attempt.number == 0):
+                refusal = await generation.users.admit(user)
+            if refusal is not None:
+                log.info("refused %s: %s %s", ctx.request_id, refusal.status, refusal.message)
+                self.record_refusal(ctx, "refused")
+                raise refusal
 
     def remember(self, ctx: RequestContext, attempt: Attempt | None = None) -> None:
-        self.records.put(
-            RouteRecord(
-                request_id=ctx.request_id,
-                requested_model=ctx.model,
-                routed_model=ctx.target_model,
-                label=ctx.label or "default",
-                reason=ctx.route_reason,
-                session_id=ctx.session_id,
-                user=ctx.user,
-                stream=ctx.stream,
-                started=time.monotonic(),
-                attempt=attempt,
-                variant=ctx.variant,
-            )
-        )
+        """The team road: keep the route until LiteLLM's outcome callback records the request."""
+        self.records.put(route_record(ctx, attempt, time.monotonic()))
+        self.log_route(ctx)
+
+    def log_route(self, ctx: RequestContext) -> None:
         log.info(
             "route %s: %s -> %s (%s)",
             ctx.request_id,
@@ -373,6 +472,21 @@ class ProxyApp:
             ctx.route_reason or "no routing hook",
             extra={"request_id": ctx.request_id, "label": ctx.label, "session_id": ctx.session_id},
         )
+
+    def record_request(
+        self,
+        ctx: RequestContext,
+        attempt: Attempt | None,
+        provider_model: str,
+        usage: TokenUsage,
+        latency_ms: float,
+        ttfb_ms: float | None,
+        outcome: str,
+        cached: bool = False,
+    ) -> RequestRecord:
+        """Price one finished request of our own server and queue its ledger row."""
+        route = route_record(ctx, attempt, 0.0)
+        return self.record_outcome(route, provider_model, usage, latency_ms, ttfb_ms, outcome, cached=cached)
 
     def record_outcome(
         self,
@@ -427,3 +541,43 @@ class ProxyApp:
                 user=ctx.user,
             )
         )
+
+
+def route_record(ctx: RequestContext, attempt: Attempt | None, started: float) -> RouteRecord:
+    return RouteRecord(
+        request_id=ctx.request_id,
+        requested_model=ctx.model,
+        routed_model=ctx.target_model,
+        label=ctx.label or "default",
+        reason=ctx.route_reason,
+        session_id=ctx.session_id,
+        user=ctx.user,
+        stream=ctx.stream,
+        started=started,
+        attempt=attempt,
+        variant=ctx.variant,
+    )
+
+
+def _follow_fallback(ctx: RequestContext) -> None:
+    """A fallback try whose pipeline has no router hook to honour `forced_model`: route it here, without the
+    credentials the pipeline picked for the other model."""
+    if ctx.forced_model and ctx.target_model != ctx.forced_model:
+        ctx.routed_model, ctx.route_reason = ctx.forced_model, "fallback"
+        ctx.upstream_api_key = None
+        ctx.upstream_headers.pop("authorization", None)
+
+
+_PERIOD_WORDS = {"day": "today", "week": "this week", "month": "this month", "total": "in total"}
+
+
+def budget_reject(status: BudgetStatus) -> Reject:
+    """The error a client sees for a blocking budget: a 400 like Anthropic's own "credit balance too low",
+    which Claude Code shows at once (it retries 429s and 5xx for minutes)."""
+    return Reject(
+        400,
+        "invalid_request_error",
+        f"ccproxy budget {status.name!r} reached: spent ${status.spent_usd:.2f} of ${status.limit_usd:.2f} "
+        f"{_PERIOD_WORDS.get(status.period, '')}; requests in its scope are refused until the period ends "
+        f"or the limit is raised in ccproxy.yaml",
+    )

@@ -1,44 +1,53 @@
-"""The ASGI application uvicorn serves: LiteLLM's proxy app behind our `Guard`.
+"""The ASGI application uvicorn serves: our proxy service behind the guard.
 
-Importable by path (`ccproxy_desktop.proxy.asgi:app`) so that each uvicorn worker builds its own.
+Importable by path (`ccproxy_desktop.proxy.asgi:app`) so that each uvicorn worker builds its own `ProxyApp`
+(settings, pipeline, ledger writer, credentials) from `CCPROXY_CONFIG_DIR`. Nothing here imports LiteLLM:
+the translated path loads it on its first request.
 """
 
 from __future__ import annotations
 
 import os
 
-from litellm.proxy.proxy_server import app as litellm_app
-
 from ..config.paths import ConfigPaths
 from .access import Access
+from .app import ProxyApp
 from .guard import Guard
-from .handler import proxy_handler_instance
-from .logs import setup_logging
-from .retrying import RetryingApp
+from .logs import set_debug, setup_logging
+from .service import ProxyService
 
-__all__ = ["app"]
+__all__ = ["app", "build_app"]
 
-
-def _keys() -> frozenset[str]:
-    key = os.environ.get("LITELLM_MASTER_KEY", "")
-    return frozenset({key}) if key else frozenset()
+MASTER_KEY_ENV = "CCPROXY_MASTER_KEY"
 
 
-setup_logging(ConfigPaths.from_env().proxy_log, debug=False)
-_KEYS = _keys()
-_ACCESS = Access.from_environment(os.environ)
+def build_app(paths: ConfigPaths | None = None) -> Guard:
+    """The guarded service for the config folder `paths` (default: `CCPROXY_CONFIG_DIR`)."""
+    paths = paths or ConfigPaths.from_env()
+    setup_logging(paths.proxy_log, debug=False)
+    proxy = ProxyApp(paths)
+    set_debug(proxy.settings.ccproxy.debug)
+    env_key = os.environ.get(MASTER_KEY_ENV, "")
+    keys = frozenset({env_key}) if env_key else proxy.proxy_keys
+    access = Access.from_environment(os.environ)
+
+    def identify(key: str) -> str | None:
+        return proxy.current.users.identify(key)
+
+    guard: Guard
+
+    def is_proxy_key(key: str) -> bool:
+        return guard.is_proxy_key(key)
+
+    guard = Guard(
+        ProxyService(proxy, is_proxy_key),
+        keys=lambda: keys,
+        identify=identify,
+        allowed_origins=access.origins,
+        allowed_hosts=access.hosts,
+        allowed_clients=access.clients,
+    )
+    return guard
 
 
-app = Guard(
-    RetryingApp(litellm_app, proxy_handler_instance.retry_policy),
-    on_startup=proxy_handler_instance.start,
-    on_unauthorized=proxy_handler_instance.unauthorized,
-    on_shutdown=proxy_handler_instance.stop,
-    status=proxy_handler_instance.status,
-    keys=lambda: _KEYS,
-    accept=proxy_handler_instance.is_user_key,
-    error_headers=proxy_handler_instance.error_headers,
-    allowed_origins=_ACCESS.origins,
-    allowed_hosts=_ACCESS.hosts,
-    allowed_clients=_ACCESS.clients,
-)
+app = build_app()

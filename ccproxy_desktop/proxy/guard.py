@@ -1,23 +1,39 @@
-"""An ASGI layer in front of LiteLLM's app: the checks every request passes before LiteLLM sees it.
+"""The ASGI layer in front of the proxy's server: the checks every request passes before anything else.
 
 - refuses other machines, browser origins and non-loopback Host names (DNS rebinding) unless configured
   otherwise (`access.Access`: ccproxy.yaml `litellm.allowed_*`);
-- checks the client key, answering 401 itself (LiteLLM answers a missing key with a bare 500);
-- reads Anthropic-format bodies with a size cap and refuses bodies that aren't UTF-8 JSON objects nested at
-  most `MAX_JSON_DEPTH` levels;
-- gives every error on the Anthropic routes Anthropic's error shape.
+- checks the client key (the master key, a user's key; in `x-api-key`, `Authorization: Bearer` or our own
+  `x-ccproxy-key`), answering 401/403 itself;
+- reads the JSON bodies of the model routes with a size cap, parses them once (`rawjson.parse_body`) and
+  refuses bodies that aren't UTF-8 JSON objects nested at most `MAX_JSON_DEPTH` levels;
+- creates the request's `Exchange` (who asked, the parsed body) in `scope["state"]` for the server.
+
+Every refusal is an Anthropic error body. What the server answers (a provider's own errors included) passes
+through this layer untouched.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
-from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
 from .access import LOOPBACK_HOSTS, LOOPBACK_NETWORKS, IPNetwork, client_allowed
+from .errors import anthropic_error_body
+from .exchange import exchange_of
+from .rawjson import BadBody, parse_body
 
-__all__ = ["Guard", "anthropic_error_body", "nested_deeper_than", "replay_body"]
+__all__ = [
+    "BODY_PATHS",
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "OPEN_PATHS",
+    "STATUS_PATH",
+    "Guard",
+    "anthropic_error_body",
+    "nested_deeper_than",
+    "send_body",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,63 +42,41 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
-# LiteLLM copies and validates request bodies recursively: a body nested ~900 levels deep (still valid JSON
-# for Python) made it raise RecursionError, a 500. No Messages API request nests anywhere near this.
+# No Messages API request nests anywhere near this; a deeper body is refused before any code walks it.
 MAX_JSON_DEPTH = 128
-ANTHROPIC_PATHS = ("/v1/messages", "/v1/messages/count_tokens")
-OPEN_PATHS = ("/health/liveliness", "/health/readiness", "/health/liveness")
-STATUS_PATH = "/ccproxy/status"  # GET, with the key: what the proxy knows of itself that no file can say
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    529: "overloaded_error",
-}
+BODY_PATHS = frozenset(
+    {"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/chat/completions"}
+)
+OPEN_PATHS = frozenset(
+    {"/health/liveliness", "/health/readiness", "/health/liveness", "/health", "/api/hello"}
+)
+_FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+STATUS_PATH = "/ccproxy/status"  # GET, with the master key: what the proxy knows of itself
 
 
-def error_type_for(status: int) -> str:
-    return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-
-
-def anthropic_error_body(status: int, message: str, error_type: str | None = None) -> bytes:
-    return json.dumps(
-        {"type": "error", "error": {"type": error_type or error_type_for(status), "message": message}}
-    ).encode()
-
-
-async def _send_error(
+async def send_body(
     send: Send,
     status: int,
-    message: str,
-    error_type: str | None = None,
+    body: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    await _send_body(send, status, anthropic_error_body(status, message, error_type), headers)
-
-
-async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
-    await _send_body(send, status, json.dumps(payload).encode())
-
-
-async def _send_body(
-    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    content_type: bytes = b"application/json",
 ) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, status: int, message: str) -> None:
+    await send_body(send, status, anthropic_error_body(status, message))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -92,12 +86,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _client_key(scope: Scope) -> str | None:
-    key = _header(scope, b"x-api-key")
-    if key:
-        return key
+def client_keys(scope: Scope) -> list[str]:
+    """The keys the client presents, in order of precedence: our `x-ccproxy-key`, `x-api-key`, Bearer."""
+    keys = []
+    for name in (b"x-ccproxy-key", b"x-api-key"):
+        value = _header(scope, name)
+        if value:
+            keys.append(value.strip())
     auth = _header(scope, b"authorization") or ""
-    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+    if auth.lower().startswith("bearer "):
+        keys.append(auth[7:].strip())
+    return [k for k in keys if k]
 
 
 def _host_name(host_header: str) -> str:
@@ -107,9 +106,8 @@ def _host_name(host_header: str) -> str:
 
 
 class Guard:
-    """Wraps `app`. `keys` returns the client keys accepted now, `accept` (optional) says whether another key
-    is accepted (a user's); `error_headers` gives, by LiteLLM call id, headers to add to an error response
-    (LiteLLM drops those of the exception our handler raised); `allowed_origins` are browser origins let in."""
+    """Wraps `app`. `keys` returns the master keys accepted now; `identify` (optional) names the user a key
+    belongs to (None: not a user's key); `allowed_origins` are browser origins let in."""
 
     def __init__(
         self,
@@ -119,12 +117,7 @@ class Guard:
         allowed_hosts: Collection[str] = LOOPBACK_HOSTS,
         allowed_clients: Collection[IPNetwork] = LOOPBACK_NETWORKS,
         max_body: int = MAX_BODY_BYTES,
-        on_startup: Callable[[], Awaitable[None]] | None = None,
-        on_shutdown: Callable[[], None] | None = None,
-        on_unauthorized: Callable[[str], Awaitable[bool]] | None = None,
-        accept: Callable[[str], bool] | None = None,
-        error_headers: Callable[[str], Mapping[str, str]] | None = None,
-        status: Callable[[], dict[str, Any]] | None = None,
+        identify: Callable[[str], str | None] | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -132,41 +125,31 @@ class Guard:
         self.allowed_hosts = frozenset(allowed_hosts)
         self.allowed_clients = tuple(allowed_clients)
         self.max_body = max_body
-        self.on_startup = on_startup
-        self.on_shutdown = on_shutdown
-        self.on_unauthorized = on_unauthorized
-        self.accept = accept
-        self.error_headers = error_headers
-        self.status = status
+        self.identify = identify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, receive, self._lifespan_send(send))
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "the proxy serves no websockets"})
             return
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         refusal = self._refusal(scope)
-        if refusal and scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008, "reason": refusal[:120]})
-            return
         if refusal:
             await _send_error(send, 403, refusal)
-            return
-        if scope["type"] == "websocket":
-            await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
         if path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        key = _client_key(scope)
-        if not key:
+        presented = client_keys(scope)
+        if not presented:
             await _send_error(
                 send, 401, "missing API key: send the proxy key in x-api-key or Authorization: Bearer"
             )
             return
-        if not self._authorized(key):
+        exchange = exchange_of(scope)
+        if not self._admit_key(presented, exchange):
             # 403, not 401: Claude Code retries a 401 for minutes, expecting an OAuth refresh.
             await _send_error(
                 send,
@@ -174,33 +157,30 @@ class Guard:
                 "this API key is not accepted by the proxy (use `ccproxy run` to get the right one)",
             )
             return
-        # The proxy's own status is for its owner: a user key goes on to LiteLLM, which refuses it.
-        if (
-            path == STATUS_PATH
-            and self.status is not None
-            and scope.get("method") == "GET"
-            and self._is_master(key)
-        ):
-            await _send_json(send, 200, self.status())
+        needs_body = path in BODY_PATHS and scope.get("method") == "POST"
+        if needs_body and not await self._read_body(scope, receive, send):
             return
-        if path not in ANTHROPIC_PATHS or scope.get("method") != "POST":
-            await self.app(scope, receive, send)
-            return
-        body = await self._read_body(receive, send, _header(scope, b"content-length"))
-        if body is None:
-            return
-        if self.on_unauthorized is None:
-            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send, self.error_headers))
-            return
-        first = _HoldUnauthorized(send)
-        await self.app(scope, replay_body(body, receive), _AnthropicErrors(first, self.error_headers))
-        if first.held is None:
-            return
-        # The provider refused a credential we injected: refresh it once and replay the request once.
-        if first.call_id and await self.on_unauthorized(first.call_id):
-            await self.app(scope, replay_body(body, receive), _AnthropicErrors(send, self.error_headers))
-        else:
-            await first.release()
+        await self.app(scope, receive, send)
+
+    def _admit_key(self, presented: list[str], exchange: Any) -> bool:
+        """The first presented key that is the master key or a user's wins (a client may also carry its own
+        provider credential in another header, e.g. a Claude login in Authorization with x-ccproxy-key)."""
+        for key in presented:
+            if self.is_master(key):
+                exchange.key, exchange.user = key, None
+                return True
+            user = self.identify(key) if self.identify is not None else None
+            if user is not None:
+                exchange.key, exchange.user = key, user
+                return True
+        return False
+
+    def is_master(self, key: str) -> bool:
+        return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys())
+
+    def is_proxy_key(self, key: str) -> bool:
+        """A key that authenticates to this proxy (never forwarded to a provider)."""
+        return self.is_master(key) or (self.identify is not None and self.identify(key) is not None)
 
     def _refusal(self, scope: Scope) -> str | None:
         """Why this connection is refused before anything else (who is asking, not what), or None."""
@@ -230,67 +210,45 @@ class Guard:
             )
         return None
 
-    def _lifespan_send(self, send: Send) -> Send:
-        """Runs `on_startup` once the app has started (on the server's event loop) and `on_shutdown` when it
-        has shut down."""
-
-        async def lifespan_send(message: Message) -> None:
-            if message["type"] == "lifespan.startup.complete" and self.on_startup is not None:
-                await self.on_startup()
-            if (
-                message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
-                and self.on_shutdown
-            ):
-                self.on_shutdown()
-            await send(message)
-
-        return lifespan_send
-
-    def _authorized(self, key: str) -> bool:
-        return self._is_master(key) or (self.accept is not None and self.accept(key))
-
-    def _is_master(self, key: str) -> bool:
-        return any(hmac.compare_digest(key.encode(), k.encode()) for k in self.keys())
-
-    async def _read_body(self, receive: Receive, send: Send, declared: str | None) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
+    async def _read_body(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Read, parse and check the body into the exchange; False after answering a refusal."""
+        content_type = (_header(scope, b"content-type") or "").lower()
+        if content_type.startswith(_FORM_TYPES):
+            await _send_error(
+                send,
+                400,
+                f"request body must be JSON (content-type application/json), not {content_type}"[:200],
+            )
+            return False
+        declared = _header(scope, b"content-length")
         too_large = f"request body is larger than {self.max_body // (1024 * 1024)} MB"
         if declared and declared.strip().isdigit() and int(declared) > self.max_body:
             await _send_error(send, 413, too_large)  # refused before reading it
-            return None
+            return False
+        chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return None
+                return False
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
                 await _send_error(send, 413, too_large)
-                return None
+                return False
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        body = b"".join(chunks)
         try:
-            parsed = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)  # UTF-8 only
-        except (ValueError, UnicodeDecodeError) as exc:
-            await _send_error(send, 400, f"request body is not valid JSON: {exc}"[:300])
-            return None
-        except RecursionError:
-            await _send_error(send, 400, "request body is not valid JSON: nested too deeply")
-            return None
-        if not isinstance(parsed, dict):
-            await _send_error(send, 400, "request body must be a JSON object")
-            return None
-        if nested_deeper_than(parsed, MAX_JSON_DEPTH):
+            body = parse_body(b"".join(chunks))
+        except BadBody as exc:
+            await _send_error(send, 400, str(exc))
+            return False
+        if nested_deeper_than(body.data, MAX_JSON_DEPTH):
             await _send_error(send, 400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
-            return None
-        return body
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+            return False
+        exchange_of(scope).body = body
+        return True
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
@@ -307,117 +265,3 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
         if not level:
             return False
     return True
-
-
-def replay_body(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands out `body` (already read) once, then the client's further messages."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-class _HoldUnauthorized:
-    """A `send` that passes everything through, except a 401 response, which it holds back (with the
-    LiteLLM call id it names) so the request can be retried with a refreshed credential."""
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.held: list[Message] | None = None
-        self.call_id: str | None = None
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and message.get("status") == 401:
-            self.held = [message]
-            self.call_id = next(
-                (
-                    v.decode("latin-1")
-                    for k, v in message.get("headers", [])
-                    if k.lower() == b"x-litellm-call-id"
-                ),
-                None,
-            )
-            return
-        if self.held is not None:
-            self.held.append(message)
-            return
-        await self.send(message)
-
-    async def release(self) -> None:
-        for message in self.held or []:
-            await self.send(message)
-
-
-class _AnthropicErrors:
-    """A `send` that rewrites error responses (status >= 400) into Anthropic's error shape."""
-
-    def __init__(self, send: Send, extra: Callable[[str], Mapping[str, str]] | None = None) -> None:
-        self.send = send
-        self.extra = extra
-        self.start: Message | None = None
-        self.chunks: list[bytes] = []
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            if message.get("status", 200) < 400:
-                await self.send(message)
-                return
-            self.start = message
-            return
-        if self.start is None or message["type"] != "http.response.body":
-            await self.send(message)
-            return
-        self.chunks.append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        await self._flush()
-
-    async def _flush(self) -> None:
-        assert self.start is not None
-        status = int(self.start["status"])
-        headers = [
-            (k, v)
-            for k, v in self.start.get("headers", [])
-            if k.lower() not in (b"content-length", b"content-type", b"x-ccproxy-error-type")
-        ]
-        forced = next(
-            (v.decode() for k, v in self.start.get("headers", []) if k.lower() == b"x-ccproxy-error-type"),
-            None,
-        )
-        body = rewrite_error(status, b"".join(self.chunks), forced)
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        call_id = next((v for k, v in headers if k.lower() == b"x-litellm-call-id"), None)
-        if call_id and self.extra is not None:
-            present = {k.lower() for k, _ in headers}
-            extra = self.extra(call_id.decode("latin-1")).items()
-            headers += [(k.encode(), v.encode()) for k, v in extra if k.encode() not in present]
-        await self.send({**self.start, "headers": headers})
-        await self.send({"type": "http.response.body", "body": body})
-
-
-def rewrite_error(status: int, raw: bytes, forced_type: str | None = None) -> bytes:
-    """Any error body (Anthropic, OpenAI-style or plain text) as an Anthropic error body."""
-    try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        parsed = None
-    message = raw.decode("utf-8", "replace").strip() or f"HTTP {status}"
-    error_type = None
-    if isinstance(parsed, dict):
-        error = parsed.get("error")
-        if isinstance(error, dict):
-            message = str(error.get("message") or message)
-            if parsed.get("type") == "error" and isinstance(error.get("type"), str):
-                error_type = error["type"]
-        elif isinstance(parsed.get("detail"), (str, dict)):
-            detail = parsed["detail"]
-            message = str(detail.get("error", detail) if isinstance(detail, dict) else detail)
-        elif isinstance(error, str):
-            message = error
-    return anthropic_error_body(status, message, forced_type or error_type)

@@ -2,8 +2,8 @@
 
 Takes the config folder's proxy lock (exit 5 if another proxy of the folder holds it), validates the config
 (exit 2 with `file:line: key: message` lines if it is invalid), checks the port (exit 3 if taken), writes the
-effective LiteLLM config and state file, then serves LiteLLM's app behind our guard with uvicorn until
-SIGTERM/SIGINT.
+state file, then serves our own ASGI service (`asgi.py`) with uvicorn until SIGTERM/SIGINT. LiteLLM is not
+imported here: the translated path loads it on its first request.
 """
 
 from __future__ import annotations
@@ -18,12 +18,11 @@ import time
 
 from ..config.loader import ConfigInvalid, Settings, install_defaults, load_settings
 from ..config.paths import ConfigPaths, create_private_file
-from ..desktop.instance import AlreadyRunning, SingleInstance
+from ..instance import AlreadyRunning, SingleInstance
 from ..pipeline.pipeline import build_pipeline, provider_of
 from ..pipeline.tokens import TokenCounter
 from .access import access_environment
 from .control import EXIT_CONFIG, EXIT_PORT, EXIT_RUNNING
-from .effective import write_effective_config
 from .keys import ensure_master_key, master_key
 from .logs import set_debug, setup_logging
 
@@ -31,7 +30,6 @@ __all__ = ["main"]
 
 log = logging.getLogger("ccproxy_desktop.proxy")
 
-EXIT_LITELLM = 4
 LOCK_FILE = "proxy.lock"
 
 
@@ -50,17 +48,14 @@ def port_problem(host: str, port: int) -> str | None:
 
 
 def proxy_environment(settings: Settings, key: str) -> dict[str, str]:
-    """Environment variables the LiteLLM proxy needs, set in this process before LiteLLM is imported."""
+    """Environment variables the proxy's workers read, set in this process before uvicorn starts them."""
     env = {
-        "CONFIG_FILE_PATH": str(settings.paths.effective_litellm_yaml),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_MASTER_KEY": key,
         "CCPROXY_CONFIG_DIR": str(settings.paths.config_dir),
+        "CCPROXY_MASTER_KEY": key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "LITELLM_LOG": "DEBUG"
         if settings.server.detailed_debug
         else ("INFO" if settings.server.debug else "WARNING"),
-        "LITELLM_DONT_SHOW_FEEDBACK_BOX": "True",
-        "DISABLE_ADMIN_UI": "True",
     }
     env.update(access_environment(settings.server))
     env.update(settings.server.environment)
@@ -157,19 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     set_debug(settings.ccproxy.debug)
     ensure_master_key(paths)
     key = master_key(settings) or ensure_master_key(paths)
-    write_effective_config(settings)
     os.environ.update(proxy_environment(settings, key))
     write_state(paths, settings)  # now, not once serving: the CLI and the tray see a proxy that is starting
-    try:
-        import litellm  # noqa: F401  (fails here, with a clear message, if LiteLLM is missing)
-        import uvicorn
-    except ImportError as exc:
-        clear_state(paths)
-        print(
-            f"ccproxy: LiteLLM is not installed in this environment ({exc}); pip install 'litellm[proxy]'",
-            file=sys.stderr,
-        )
-        return EXIT_LITELLM
+    import uvicorn
+
     print(
         f"ccproxy: proxy listening on http://{settings.server.host}:{settings.server.port}",
         file=sys.stderr,
@@ -184,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=10,
+            lifespan="on",
+            server_header=False,  # the provider's own headers pass through
+            date_header=False,
         )
     finally:
         clear_state(paths)

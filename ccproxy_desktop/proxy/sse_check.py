@@ -52,8 +52,9 @@ class SseChecker:
         self._pending = b""
         self._max = max_event_bytes
 
-    def feed(self, chunk: bytes) -> None:
-        """Check the events `chunk` completes; raise MalformedStream at the first malformed one."""
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Check the events `chunk` completes and return them; raise MalformedStream at the first malformed
+        one."""
         *events, self._pending = _EVENT_END.split(self._pending + chunk)
         for event in events:
             problem = event_problem(event)
@@ -70,6 +71,7 @@ class SseChecker:
             raise MalformedStream(
                 f"the provider sent a malformed event stream: an event longer than {self._max} bytes"
             )
+        return events
 
 
 async def checked_stream(chunks: AsyncIterable[object]) -> AsyncIterator[object]:

@@ -92,33 +92,6 @@ def test_litellm_own_key_depends_on_key_order() -> None:
     assert key(BASE) == key(reordered)
 
 
-def test_the_key_litellm_uses_is_ours() -> None:
-    """What `install` gives LiteLLM: the routed model group, the Anthropic fields, the beta headers."""
-    from ccproxy_desktop.cache.litellm_cache import keyed_cache
-    from ccproxy_desktop.cache.store import MemoryResponseStore
-
-    cache = keyed_cache(MemoryResponseStore(600, 10, 10_000))
-
-    def litellm_key(request: dict[str, Any], **kwargs: Any) -> str:
-        metadata = {"model_group": "think"}
-        return str(
-            cache.get_cache_key(
-                model="anthropic/claude-opus-4-8", litellm_metadata=metadata, **request, **kwargs
-            )
-        )
-
-    reordered = {
-        "max_tokens": 50,
-        "system": "be brief",
-        "messages": [{"content": [{"text": "hi", "type": "text"}], "role": "user"}],
-    }
-    assert litellm_key(BASE) == litellm_key(reordered, litellm_call_id="x", metadata={"user_id": "u"})
-    assert litellm_key(BASE).startswith("think:")
-    beta = {"headers": {"anthropic-beta": "context-1m-2025-08-07"}}
-    assert litellm_key(BASE, proxy_server_request=beta) != litellm_key(BASE)
-    assert litellm_key(BASE, extra_headers={"Anthropic-Beta": "x"}) != litellm_key(BASE)
-
-
 @pytest.mark.parametrize(
     "blocks",
     [

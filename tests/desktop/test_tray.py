@@ -337,7 +337,7 @@ def test_a_proxy_killed_under_load_is_restarted_its_clients_fail_fast_and_the_le
                     model=REQUESTED, max_tokens=64, messages=[{"role": "user", "content": "load"}]
                 ) as stream:
                     stream.until_done()
-                    call_id = stream.response.headers["x-litellm-call-id"]
+                    call_id = stream.response.headers["x-ccproxy-request-id"]
             except Exception as exc:  # what the SDK raises mid-stream depends on its HTTP library: see below
                 failed.append((type(exc).__name__, time.time()))
                 continue

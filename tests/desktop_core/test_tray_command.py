@@ -12,7 +12,7 @@ import pytest
 
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.desktop.backend import choose_backend, has_display, prepare_backend
-from ccproxy_desktop.desktop.instance import AlreadyRunning, SingleInstance
+from ccproxy_desktop.instance import AlreadyRunning, SingleInstance
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ def test_the_lock_dies_with_its_process(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from ccproxy_desktop.desktop.instance import SingleInstance\n"
+            "from ccproxy_desktop.instance import SingleInstance\n"
             f"SingleInstance(__import__('pathlib').Path({str(path)!r})).acquire()\n"
             "print('locked', flush=True)\n"
             "time.sleep(60)\n",

@@ -52,7 +52,7 @@ def _classify(pipeline: Pipeline, ctx: RequestContext) -> None:
     except Reject as reject:
         assert 400 <= reject.status < 500 and reject.message
         return
-    assert "failed_hooks" not in ctx.notes, ctx.notes["failed_hooks"]
+    assert not ctx.failed_hooks, ctx.failed_hooks
     assert ctx.label is not None and ctx.routed_model
 
 

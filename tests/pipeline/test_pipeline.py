@@ -214,7 +214,7 @@ async def test_failing_hook_is_logged_once_and_skipped(
     for ctx in contexts:
         assert (ctx.label, ctx.routed_model) == ("think", "think")
         assert ctx.captured_headers["user-agent"] == "claude-cli/2.0"
-        assert ctx.notes["failed_hooks"] == [failing]
+        assert ctx.failed_hooks == [failing]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,6 +86,18 @@ def ledger_count(paths: ConfigPaths) -> int:
         return ledger.count()
 
 
+def settled_count(paths: ConfigPaths) -> int:
+    """The ledger's row count once the rows of earlier requests are written (the writer flushes within
+    0.2 s of a response, which the client may already have read)."""
+    count = ledger_count(paths)
+    while True:
+        time.sleep(0.5)
+        again = ledger_count(paths)
+        if again == count:
+            return count
+        count = again
+
+
 def sse_events(proxy: RunningProxy, **extra: Any) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
     """POST a streaming /v1/messages and return the status and the (event, data) pairs as sent."""
     events: list[tuple[str, dict[str, Any]]] = []
@@ -108,7 +121,7 @@ def test_overloaded_twice_then_success_is_a_success_with_two_retries(
     client: anthropic.Anthropic, provider: FakeProvider, paths: ConfigPaths
 ) -> None:
     provider.scenario.push(Behaviour(kind="status", status=529), model=MODEL, times=2)
-    rows_before = ledger_count(paths)
+    rows_before = settled_count(paths)
     raw = client.messages.with_raw_response.create(**BODY)
     assert raw.parse().content[0].text.startswith(f"reply from {MODEL}")  # type: ignore[union-attr]
     sent = provider.requests
@@ -116,7 +129,7 @@ def test_overloaded_twice_then_success_is_a_success_with_two_retries(
     # our backoff: 0.1 s, then 0.2 s (LiteLLM's own would wait 0.5 s + up to 0.75 s jitter)
     assert sent[1].time - sent[0].time >= 0.1
     assert sent[2].time - sent[1].time >= 0.2
-    row = ledger_row(paths, raw.headers["x-litellm-call-id"])
+    row = ledger_row(paths, raw.headers["x-ccproxy-request-id"])
     assert (row["outcome"], row["retried"], row["fallback"], row["routed_model"]) == ("ok", 2, 0, MODEL)
     assert ledger_count(paths) == rows_before + 1  # the failed tries are not separate requests
 
@@ -157,7 +170,7 @@ def test_a_model_that_keeps_failing_falls_back(
     raw = client.messages.with_raw_response.create(**BODY)
     assert raw.parse().content[0].text.startswith("reply from claude-backup-1")  # type: ignore[union-attr]
     assert [r.model for r in provider.requests] == [MODEL, MODEL, MODEL, "claude-backup-1"]
-    row = ledger_row(paths, raw.headers["x-litellm-call-id"])
+    row = ledger_row(paths, raw.headers["x-ccproxy-request-id"])
     assert (row["outcome"], row["retried"], row["fallback"]) == ("ok", 3, 1)
     assert (row["requested_model"], row["routed_model"]) == (MODEL, "backup")
 
@@ -166,12 +179,14 @@ def test_when_the_fallback_fails_too_the_client_gets_the_error(
     client: anthropic.Anthropic, provider: FakeProvider, paths: ConfigPaths
 ) -> None:
     provider.scenario.set_default(Behaviour(kind="status", status=529))
-    with pytest.raises(anthropic.InternalServerError) as failed:
+    with pytest.raises(anthropic.APIStatusError) as failed:
         client.messages.create(**BODY)
-    assert failed.value.body["type"] == "error"  # type: ignore[index]
+    # the provider's own 529 overloaded_error, as it sent it (Claude Code reads that status and type)
+    assert failed.value.status_code == 529
+    assert failed.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
     assert len(provider.requests) == 4
-    row = ledger_row(paths, failed.value.response.headers["x-litellm-call-id"])
-    assert (row["outcome"], row["retried"], row["fallback"]) == ("error:InternalServerError", 3, 1)
+    row = ledger_row(paths, failed.value.response.headers["x-ccproxy-request-id"])
+    assert (row["outcome"], row["retried"], row["fallback"]) == ("error:OverloadedError", 3, 1)
 
 
 def test_a_bad_request_is_neither_retried_nor_sent_to_the_fallback(
@@ -182,7 +197,7 @@ def test_a_bad_request_is_neither_retried_nor_sent_to_the_fallback(
         client.messages.create(**BODY)
     assert "bad field" in refused.value.body["error"]["message"]  # type: ignore[index]
     assert len(provider.requests) == 1
-    row = ledger_row(paths, refused.value.response.headers["x-litellm-call-id"])
+    row = ledger_row(paths, refused.value.response.headers["x-ccproxy-request-id"])
     assert (row["outcome"], row["retried"], row["fallback"]) == ("error:BadRequestError", 0, 0)
 
 
@@ -201,7 +216,7 @@ def test_a_malformed_stream_before_its_first_byte_is_retried_and_recorded_once(
     retry_proxy: RunningProxy, provider: FakeProvider, paths: ConfigPaths
 ) -> None:
     provider.scenario.push(Behaviour(kind="malformed_sse"), model=MODEL)
-    rows_before = ledger_count(paths)
+    rows_before = settled_count(paths)
     status, events = sse_events(retry_proxy)
     assert status == 200
     assert [name for name, _ in events][-1] == "message_stop"
@@ -218,7 +233,7 @@ def test_a_stream_cut_midway_ends_with_an_error_event_and_no_retry(
     provider.scenario.push(
         Behaviour(kind="cut_stream", cut_after_events=6, chunk_delay_ms=30), model=MODEL, times=5
     )
-    rows_before = ledger_count(paths)
+    rows_before = settled_count(paths)
     status, events = sse_events(retry_proxy)
     assert status == 200
     names = [name for name, _ in events]

@@ -81,12 +81,17 @@ def test_user_keys_are_accepted_in_either_header_and_other_keys_are_not(
     assert len(provider.requests) == 3
 
 
-def test_user_keys_cannot_call_management_routes(users_proxy: RunningProxy) -> None:
-    reply = httpx.get(f"{users_proxy.url}/model/info", headers={"x-api-key": KEYS["bob"]}, timeout=30)
+def test_user_keys_cannot_read_the_proxys_status(users_proxy: RunningProxy) -> None:
+    reply = httpx.get(f"{users_proxy.url}/ccproxy/status", headers={"x-api-key": KEYS["bob"]}, timeout=30)
     assert reply.status_code == 403, reply.text
-    assert "model endpoints only" in reply.text
-    master = httpx.get(f"{users_proxy.url}/model/info", headers={"x-api-key": users_proxy.key}, timeout=30)
+    master = httpx.get(
+        f"{users_proxy.url}/ccproxy/status", headers={"x-api-key": users_proxy.key}, timeout=30
+    )
     assert master.status_code == 200, master.text
+    # LiteLLM's management routes are not served at all, for anyone
+    for key in (KEYS["bob"], users_proxy.key):
+        info = httpx.get(f"{users_proxy.url}/model/info", headers={"x-api-key": key}, timeout=30)
+        assert info.status_code == 404 and info.json()["error"]["type"] == "not_found_error"
 
 
 def test_a_blocked_model_is_refused_before_the_provider(
@@ -236,7 +241,7 @@ def test_limits_hold_across_two_workers(
             connection = httpx.Client(base_url=proxy.url, timeout=30)
             reply = post(connection, proxy.key)
             assert reply.status_code == 200, reply.text
-            worker = worker_of(proxy, reply.headers["x-litellm-call-id"])
+            worker = worker_of(proxy, reply.headers["x-ccproxy-request-id"])
             if worker in by_worker:
                 connection.close()
                 time.sleep(0.5)

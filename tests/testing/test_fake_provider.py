@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -335,6 +336,9 @@ def test_responses_input_tokens(http: httpx.Client) -> None:
     [
         (400, anthropic.BadRequestError, "invalid_request_error"),
         (401, anthropic.AuthenticationError, "authentication_error"),
+        (403, anthropic.PermissionDeniedError, "permission_error"),
+        (404, anthropic.NotFoundError, "not_found_error"),
+        (413, anthropic.ContentTooLargeError, "request_too_large"),
         (429, anthropic.RateLimitError, "rate_limit_error"),
         (500, anthropic.InternalServerError, "api_error"),
         (529, anthropic.OverloadedError, "overloaded_error"),
@@ -356,7 +360,7 @@ def test_status_behaviour_raises_the_sdk_error(
     assert isinstance(raised.value.body, dict)
     assert raised.value.body["error"]["type"] == error_type
     assert raised.value.response.headers.get("retry-after") == ("7" if status == 429 else None)
-    assert raised.value.request_id is not None
+    assert raised.value.request_id == raised.value.body["request_id"] == provider.requests[0].request_id
 
 
 def test_openai_paths_answer_openai_error_bodies(provider: FakeProvider, http: httpx.Client) -> None:
@@ -490,6 +494,147 @@ def test_latency_jitter_spreads_the_first_byte_delay() -> None:
     assert all(300 <= delay <= 800 for delay in delays)
     assert max(delays) - min(delays) > 250  # spread out, not one fixed value
     assert scenario.first_byte_delay_ms(Behaviour(latency_ms=5)) == 5  # a behaviour's own latency wins
+
+
+# -- fidelity: exact bytes in, exact bytes out -----------------------------------------------------------
+
+ODD_BODY = (
+    b'{ "messages" :[{"content":"caf\\u00e9 \xe2\x98\x95","role":"user"}],\n'
+    b'  "max_tokens": 5, "model":"m-odd",  "future_field": {"x": [1, 2.50]} }'
+)
+RATE_LIMIT_HEADERS = [
+    f"anthropic-ratelimit-{quota}-{field}"
+    for quota in ("requests", "tokens")
+    for field in ("limit", "remaining", "reset")
+]
+
+
+def test_raw_body_query_and_header_order_are_recorded(provider: FakeProvider, http: httpx.Client) -> None:
+    headers = [("X-Dup", "one"), ("content-type", "application/json"), ("x-dup", "two")]
+
+    http.post("/v1/messages?beta=true", content=ODD_BODY, headers=headers)
+
+    (recorded,) = provider.requests
+    assert recorded.raw == ODD_BODY and recorded.body_size == len(ODD_BODY)
+    assert recorded.query == "beta=true"
+    assert recorded.json == json.loads(ODD_BODY)
+    ours = [(name, value) for name, value in recorded.header_items if name in {"x-dup", "content-type"}]
+    assert ours == [("x-dup", "one"), ("content-type", "application/json"), ("x-dup", "two")]
+    assert recorded.headers["x-dup"] == "two"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "stream"),
+    [(Behaviour(), False), (Behaviour(), True), (Behaviour(kind="status", status=529), False)],
+    ids=["json", "stream", "error"],
+)
+def test_the_recorded_answer_is_every_byte_the_client_read(
+    provider: FakeProvider, http: httpx.Client, behaviour: Behaviour, stream: bool
+) -> None:
+    provider.scenario.push(behaviour)
+    body = {"model": MODEL, "max_tokens": 5, "messages": HI, "stream": stream}
+
+    with http.stream("POST", "/v1/messages", json=body) as response:
+        read = b"".join(response.iter_raw())
+
+    answer = provider.requests[0].response
+    assert answer is not None
+    assert (answer.status, answer.body) == (response.status_code, read)
+    assert answer.sha256 == hashlib.sha256(read).hexdigest()
+    assert {name: response.headers.get(name) for name in answer.headers} == answer.headers
+    assert (b"event: ping\n" in read) is stream
+
+
+def test_anthropic_answers_carry_request_id_and_rate_limits(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    provider.scenario.push(Behaviour(kind="status", status=429, retry_after=3), path="/v1/messages")
+    body = {"model": MODEL, "max_tokens": 5, "messages": HI}
+
+    limited = http.post("/v1/messages", json=body)
+    counted = http.post("/v1/messages/count_tokens", json=body)
+    answered = http.post("/v1/messages", json=body | {"stream": True})
+
+    ids = [response.headers["request-id"] for response in (limited, counted, answered)]
+    assert ids == [record.request_id for record in provider.requests]
+    first = int(ids[0].removeprefix("req_fake_"))
+    assert ids == [f"req_fake_{first + n}" for n in range(3)]
+    assert limited.json()["request_id"] == ids[0] and limited.headers["retry-after"] == "3"
+    for response in (limited, counted, answered):
+        assert all(response.headers[name] for name in RATE_LIMIT_HEADERS)
+    assert limited.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert int(counted.headers["anthropic-ratelimit-requests-remaining"]) > 0
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(413, None), (429, "30"), (529, None)])
+def test_a_status_body_and_extra_headers_are_sent_verbatim(
+    provider: FakeProvider, http: httpx.Client, status: int, retry_after: str | None
+) -> None:
+    exact = '{"type":"error",  "error":{"type":"x","message":"caf\\u00e9"}}'
+    extra = {"Request-Id": "req_custom", "x-extra": "1"} | (
+        {"retry-after": retry_after} if retry_after else {}
+    )
+    provider.scenario.push(Behaviour(kind="status", status=status, body=exact, headers=extra))
+
+    response = http.post("/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": HI})
+
+    assert (response.status_code, response.content) == (status, exact.encode())
+    assert response.headers["request-id"] == "req_custom" and response.headers["x-extra"] == "1"
+    assert response.headers.get("retry-after") == retry_after
+    assert response.headers["anthropic-ratelimit-tokens-limit"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_extra_headers_ride_on_ok_answers(provider: FakeProvider, http: httpx.Client, stream: bool) -> None:
+    provider.scenario.push(Behaviour(headers={"x-extra": "yes", "cache-control": "private"}))
+    body = {"model": MODEL, "max_tokens": 5, "messages": HI, "stream": stream}
+
+    with http.stream("POST", "/v1/messages", json=body) as response:
+        response.read()
+
+    assert (response.headers["x-extra"], response.headers["cache-control"]) == ("yes", "private")
+    assert response.headers["content-type"].startswith("text/event-stream" if stream else "application/json")
+
+
+def test_a_cut_stream_records_the_part_that_was_sent(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(kind="cut_stream", cut_after_events=3))
+    body = {"model": MODEL, "max_tokens": 5, "messages": HI, "stream": True}
+    read = bytearray()
+
+    with pytest.raises(httpx.RemoteProtocolError), http.stream("POST", "/v1/messages", json=body) as response:
+        for chunk in response.iter_raw():
+            read.extend(chunk)
+
+    answer = provider.requests[0].response
+    assert answer is not None and answer.body == bytes(read) and answer.body.count(b"\n\n") == 3
+
+
+def test_answers_that_send_nothing_record_no_response(provider: FakeProvider, http: httpx.Client) -> None:
+    provider.scenario.push(Behaviour(kind="reset"))
+
+    with pytest.raises(httpx.TransportError):
+        http.post("/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": HI})
+
+    assert provider.requests[0].response is None
+
+
+def test_only_a_status_behaviour_takes_a_body() -> None:
+    with pytest.raises(ValidationError):
+        Behaviour(kind="ok", body="{}")
+
+
+def test_raw_bytes_and_answers_survive_the_control_endpoint(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    http.post("/v1/messages/count_tokens", content=b"\xff\x00 not json", headers=[("x-a", "1"), ("x-a", "2")])
+    http.post("/v1/messages", content=ODD_BODY)
+
+    with FakeProviderClient(provider.base_url) as control:
+        remote = control.requests()
+
+    assert remote == provider.requests
+    assert remote[0].raw == b"\xff\x00 not json" and remote[0].json is None
+    assert remote[1].response is not None and remote[1].response.status == 200
 
 
 # -- scenario queue --------------------------------------------------------------------------------------

@@ -9,13 +9,28 @@ In-process::
         ...
         assert provider.requests[-1].json["model"] == "claude-x"
 
+Fidelity checks (is what went through a proxy byte-identical to what the provider saw or sent?) read the log:
+each `RecordedRequest` keeps the body as received (`raw`) and every header in order (`header_items`), and
+carries the answer the provider sent (`response`: status, the headers it set, every body byte, `sha256`),
+attached before the first byte goes out, so it is there as soon as a client has read anything::
+
+    provider.scenario.push(Behaviour(kind="status", status=529, body=exact_json, headers={"x-a": "b"}))
+    ...
+    (recorded,) = provider.requests
+    assert recorded.raw == sent_body_with_the_routed_model
+    assert bytes_the_client_read == recorded.response.body
+
+Anthropic-format answers (`/v1/messages`, `/v1/messages/count_tokens`), errors included, carry
+`request-id: req_fake_<n>` (n counts requests from 1 per server; `RecordedRequest.request_id`) and
+`anthropic-ratelimit-requests-*` / `-tokens-*` headers like the real API's.
+
 In another process: `python -m ccproxy_desktop.testing.fake_provider --port N`, controlled with
 `FakeProviderClient(base_url)` or the `/_fake/requests` and `/_fake/scenario` endpoints.
 """
 
 from .client import FakeProviderClient
 from .provider import FakeProvider
-from .recording import DEFAULT_MAX_RECORDED, RecordedRequest, RequestLog
+from .recording import DEFAULT_MAX_RECORDED, RecordedRequest, RecordedResponse, RequestLog
 from .scenario import (
     API_PATHS,
     OAUTH_TOKEN_PATH,
@@ -39,6 +54,7 @@ __all__ = [
     "FakeProviderServer",
     "QueuedBehaviour",
     "RecordedRequest",
+    "RecordedResponse",
     "RequestLog",
     "Scenario",
     "ScenarioUpdate",

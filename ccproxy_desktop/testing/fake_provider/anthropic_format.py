@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 
 from .replies import (
@@ -27,6 +28,7 @@ __all__ = [
     "message_body",
     "message_events",
     "parse_messages_request",
+    "response_headers",
     "sse_frame",
 ]
 
@@ -177,11 +179,34 @@ def error_type_for(status: int) -> str:
     return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
 
-def error_body(status: int, error_type: str | None, message: str | None) -> dict[str, object]:
-    """`{"type": "error", "error": {...}}` for `status`, with the matching error type unless one is given."""
+def error_body(
+    status: int, error_type: str | None, message: str | None, request_id: str | None = None
+) -> dict[str, object]:
+    """`{"type": "error", "error": {...}, "request_id": ...}` for `status`, with the matching error type
+    unless one is given; `request_id` should be the answer's `request-id` header (a fresh id if None)."""
     kind = error_type or error_type_for(status)
     return {
         "type": "error",
         "error": {"type": kind, "message": message or f"fake provider: {kind} ({status})"},
-        "request_id": new_id("req_fake"),
+        "request_id": request_id or new_id("req_fake"),
+    }
+
+
+RATE_LIMIT_REQUESTS = 4000
+RATE_LIMIT_TOKENS = 2_000_000
+
+
+def response_headers(request_id: str, status: int) -> dict[str, str]:
+    """The headers the real API sends with every Messages answer, ok or error: `request-id` and the
+    `anthropic-ratelimit-requests-*` / `-tokens-*` quota (all spent on a 429; resets a minute from now)."""
+    limited = status == 429
+    reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+    return {
+        "request-id": request_id,
+        "anthropic-ratelimit-requests-limit": str(RATE_LIMIT_REQUESTS),
+        "anthropic-ratelimit-requests-remaining": "0" if limited else str(RATE_LIMIT_REQUESTS - 1),
+        "anthropic-ratelimit-requests-reset": reset,
+        "anthropic-ratelimit-tokens-limit": str(RATE_LIMIT_TOKENS),
+        "anthropic-ratelimit-tokens-remaining": "0" if limited else str(RATE_LIMIT_TOKENS),
+        "anthropic-ratelimit-tokens-reset": reset,
     }

@@ -24,7 +24,8 @@ _Parser = Callable[[Mapping[str, object]], ParsedRequest]
 
 @dataclass(frozen=True)
 class Rendered:
-    """An answer ready to send: one JSON body (a single frame) or SSE frames."""
+    """An answer ready to send: one JSON body (a single frame) or SSE frames; `headers` have lowercase names
+    and win over the generated content-type (and cache-control of a stream)."""
 
     status: int
     frames: list[bytes]
@@ -35,9 +36,27 @@ class Rendered:
     def content_type(self) -> str:
         return "text/event-stream" if self.streaming else "application/json"
 
+    def all_headers(self) -> dict[str, str]:
+        """Every header the provider sets on this answer (the HTTP server adds date, length and the like)."""
+        generated = {"content-type": self.content_type}
+        if self.streaming:
+            generated["cache-control"] = "no-cache"
+        return generated | self.headers
+
+    def with_headers(self, extra: Mapping[str, str]) -> Rendered:
+        """This answer with `extra` headers added, replacing those of the same (case-insensitive) name."""
+        if not extra:
+            return self
+        return replace(self, headers=self.headers | {name.lower(): value for name, value in extra.items()})
+
 
 def _json_answer(status: int, body: Mapping[str, object], headers: dict[str, str] | None = None) -> Rendered:
     return Rendered(status, [json.dumps(body).encode()], headers=headers or {})
+
+
+def _id_or_new(request_id: str | None) -> str:
+    """The request's id, or a fresh one for a request rendered outside a server (no counter)."""
+    return request_id or new_id("req_fake_")
 
 
 class Endpoint(ABC):
@@ -48,19 +67,25 @@ class Endpoint(ABC):
         """The answer to `record` under an `ok` behaviour (a 400 answer if the request is malformed)."""
 
     @abstractmethod
-    def error_body(self, status: int, error_type: str | None, message: str | None) -> dict[str, object]:
+    def error_body(
+        self, status: int, error_type: str | None, message: str | None, request_id: str
+    ) -> dict[str, object]:
         """The error body this API sends with `status`; `error_type`/`message` override the defaults."""
 
-    def response_headers(self) -> dict[str, str]:
-        """Headers every answer of this endpoint carries."""
+    def response_headers(self, request_id: str, status: int) -> dict[str, str]:
+        """Headers every answer of this endpoint carries (lowercase names)."""
         return {}
 
-    def render_error(self, behaviour: Behaviour) -> Rendered:
-        """The `status` behaviour's answer; 429 carries `retry-after`."""
-        headers = self.response_headers()
+    def render_error(self, behaviour: Behaviour, request_id: str | None = None) -> Rendered:
+        """The `status` behaviour's answer: its `body` verbatim, else the API's error body; 429 carries
+        `retry-after`. (The behaviour's extra `headers` are the server's to add, whatever it sends.)"""
+        request_id = _id_or_new(request_id)
+        headers = self.response_headers(request_id, behaviour.status)
         if behaviour.status == 429:
             headers["retry-after"] = str(behaviour.retry_after)
-        body = self.error_body(behaviour.status, behaviour.error_type, behaviour.message)
+        if behaviour.body is not None:
+            return Rendered(behaviour.status, [behaviour.body.encode()], headers=headers)
+        body = self.error_body(behaviour.status, behaviour.error_type, behaviour.message, request_id)
         return _json_answer(behaviour.status, body, headers)
 
 
@@ -71,27 +96,30 @@ class _ModelEndpoint(Endpoint):
     parse: _Parser
     body: Callable[[Reply, Mapping[str, object]], dict[str, object]]
     events: Callable[[Reply, Mapping[str, object], ParsedRequest], list[bytes]] | None
-    errors: Callable[[int, str | None, str | None], dict[str, object]]
-    request_id_header: str
+    errors: Callable[[int, str | None, str | None, str], dict[str, object]]
+    headers: Callable[[str, int], dict[str, str]]
 
     def render_ok(self, record: RecordedRequest, behaviour: Behaviour) -> Rendered:
+        request_id = _id_or_new(record.request_id)
         try:
             if not isinstance(record.json, Mapping):
                 raise BadRequest("request body must be a JSON object")
             parsed = self.parse(record.json)
         except BadRequest as exc:
-            return self.render_error(Behaviour(kind="status", status=400, message=str(exc)))
+            return self.render_error(Behaviour(kind="status", status=400, message=str(exc)), request_id)
         reply = make_reply(parsed, behaviour)
-        headers = self.response_headers()
+        headers = self.response_headers(request_id, 200)
         if parsed.stream and self.events is not None:
             return Rendered(200, self.events(reply, record.json, parsed), streaming=True, headers=headers)
         return _json_answer(200, self.body(reply, record.json), headers)
 
-    def error_body(self, status: int, error_type: str | None, message: str | None) -> dict[str, object]:
-        return self.errors(status, error_type, message)
+    def error_body(
+        self, status: int, error_type: str | None, message: str | None, request_id: str
+    ) -> dict[str, object]:
+        return self.errors(status, error_type, message, request_id)
 
-    def response_headers(self) -> dict[str, str]:
-        return {self.request_id_header: new_id("req_fake")}
+    def response_headers(self, request_id: str, status: int) -> dict[str, str]:
+        return self.headers(request_id, status)
 
 
 @dataclass(frozen=True)
@@ -104,9 +132,9 @@ class _OAuthEndpoint(Endpoint):
         params = record.form if record.form is not None else record.json
         params = params if isinstance(params, Mapping) else {}
         if params.get("grant_type") != "refresh_token":
-            return _json_answer(400, self.error_body(400, "unsupported_grant_type", None))
+            return _json_answer(400, self.error_body(400, "unsupported_grant_type", None, ""))
         if not params.get("refresh_token"):
-            return _json_answer(400, self.error_body(400, "invalid_request", "refresh_token is required"))
+            return _json_answer(400, self.error_body(400, "invalid_request", "refresh_token is required", ""))
         access_token, refresh_token, expires_in = self.scenario.issue_tokens()
         body: dict[str, object] = {
             "access_token": access_token,
@@ -118,7 +146,9 @@ class _OAuthEndpoint(Endpoint):
             body["scope"] = params["scope"]
         return _json_answer(200, body, {"cache-control": "no-store"})
 
-    def error_body(self, status: int, error_type: str | None, message: str | None) -> dict[str, object]:
+    def error_body(
+        self, status: int, error_type: str | None, message: str | None, request_id: str
+    ) -> dict[str, object]:
         default = {400: "invalid_grant", 401: "invalid_client"}.get(status, "temporarily_unavailable")
         code = error_type or default
         return {"error": code, "error_description": message or f"fake provider: {code} ({status})"}
@@ -129,44 +159,54 @@ def _not_streaming(parse: _Parser) -> _Parser:
     return lambda body: replace(parse(body), stream=False)
 
 
+def _openai_errors(
+    status: int, error_type: str | None, message: str | None, _request_id: str
+) -> dict[str, object]:
+    return openai_format.error_body(status, error_type, message)
+
+
+def _openai_headers(request_id: str, _status: int) -> dict[str, str]:
+    return {"x-request-id": request_id}
+
+
 def _model_endpoints() -> dict[str, Endpoint]:
     anthropic_errors = anthropic_format.error_body
-    openai_errors = openai_format.error_body
+    anthropic_headers = anthropic_format.response_headers
     return {
         "/v1/messages": _ModelEndpoint(
             anthropic_format.parse_messages_request,
             lambda reply, _body: anthropic_format.message_body(reply),
             lambda reply, _body, _parsed: anthropic_format.message_events(reply),
             anthropic_errors,
-            "request-id",
+            anthropic_headers,
         ),
         "/v1/messages/count_tokens": _ModelEndpoint(
             _not_streaming(anthropic_format.parse_messages_request),
             lambda reply, _body: anthropic_format.count_tokens_body(reply),
             None,
             anthropic_errors,
-            "request-id",
+            anthropic_headers,
         ),
         "/v1/chat/completions": _ModelEndpoint(
             openai_format.parse_chat_request,
             lambda reply, _body: openai_format.chat_body(reply),
             lambda reply, _body, parsed: openai_format.chat_events(reply, include_usage=parsed.include_usage),
-            openai_errors,
-            "x-request-id",
+            _openai_errors,
+            _openai_headers,
         ),
         "/v1/responses": _ModelEndpoint(
             openai_format.parse_responses_request,
             openai_format.responses_body,
             lambda reply, body, _parsed: openai_format.responses_events(reply, body),
-            openai_errors,
-            "x-request-id",
+            _openai_errors,
+            _openai_headers,
         ),
         "/v1/responses/input_tokens": _ModelEndpoint(
             _not_streaming(openai_format.parse_responses_request),
             lambda reply, _body: openai_format.input_tokens_body(reply),
             None,
-            openai_errors,
-            "x-request-id",
+            _openai_errors,
+            _openai_headers,
         ),
     }
 

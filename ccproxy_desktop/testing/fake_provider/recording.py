@@ -1,27 +1,59 @@
-"""The bounded, thread-safe log of requests the fake provider received."""
+"""The bounded, thread-safe log of requests the fake provider received, and of the answers it sent."""
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, TypeAdapter
 
-__all__ = ["DEFAULT_MAX_RECORDED", "RecordedRequest", "RequestLog"]
+__all__ = ["DEFAULT_MAX_RECORDED", "RecordedRequest", "RecordedResponse", "RequestLog"]
 
 DEFAULT_MAX_RECORDED = 10_000
+
+# In the JSON form (`to_dict`, `GET /_fake/requests`) bytes are base64 strings.
+_BYTES_AS_BASE64 = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    """The answer the provider sent to one request, recorded just before its first byte is written.
+
+    `headers` are the ones the provider set itself (lowercase names: content-type, request-id, ratelimit,
+    retry-after, a behaviour's `headers`...), not those the HTTP server adds (date, server, content-length,
+    transfer-encoding). `body` is every byte of the answer: the JSON body, or all the SSE frames, pings
+    included; for `cut_stream` the part sent before the cut, for `hang_after_headers` nothing. A client that
+    leaves early receives a prefix of `body`.
+    """
+
+    __pydantic_config__ = _BYTES_AS_BASE64
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def sha256(self) -> str:
+        """Hex SHA-256 of `body`, to compare with what a client received."""
+        return hashlib.sha256(self.body).hexdigest()
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the provider saw it, recorded before any behaviour (even `reset`) is applied.
 
-    `headers` has lowercase names (a repeated header keeps its last value); `json` is the decoded body when it
-    was JSON, `form` the fields when it was form-encoded; `body_size` is the raw body length in bytes; `time`
-    is the wall-clock arrival time (`time.time()`).
+    `headers` has lowercase names (a repeated header keeps its last value); `header_items` every header in
+    the order received, repeats included (lowercase names too). `raw` is the body exactly as received, `json`
+    its decoded value when it was JSON, `form` the fields when it was form-encoded; `body_size` is `len(raw)`;
+    `time` is the wall-clock arrival time (`time.time()`). `request_id` is the id the provider answers with
+    (`req_fake_<n>`, counting from 1 per server). `response` is None until the answer is about to be sent,
+    and stays None for behaviours that send nothing (`timeout`, `reset`).
     """
+
+    __pydantic_config__ = _BYTES_AS_BASE64
 
     method: str
     path: str
@@ -31,6 +63,10 @@ class RecordedRequest:
     form: dict[str, str] | None
     body_size: int
     time: float
+    raw: bytes = b""
+    header_items: tuple[tuple[str, str], ...] = ()
+    request_id: str = ""
+    response: RecordedResponse | None = None
 
     @property
     def model(self) -> str | None:
@@ -41,8 +77,9 @@ class RecordedRequest:
         return None
 
     def to_dict(self) -> dict[str, object]:
-        """A JSON-serialisable copy (the element format of `GET /_fake/requests`)."""
-        return asdict(self)
+        """A JSON-serialisable copy (the element format of `GET /_fake/requests`); bytes become base64."""
+        data: dict[str, object] = _RECORD_ADAPTER.dump_python(self, mode="json")
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> RecordedRequest:
@@ -71,6 +108,16 @@ class RequestLog:
         with self._changed:
             self._records.append(record)
             self._changed.notify_all()
+
+    def record_response(self, request_id: str, response: RecordedResponse) -> None:
+        """Attach `response` to the recorded request `request_id` (nothing if it was dropped or cleared)."""
+        with self._changed:
+            for index in range(len(self._records) - 1, -1, -1):
+                record = self._records[index]
+                if record.request_id == request_id:
+                    self._records[index] = replace(record, response=response)
+                    self._changed.notify_all()
+                    return
 
     def snapshot(self) -> list[RecordedRequest]:
         """The recorded requests, oldest first."""

@@ -92,13 +92,16 @@ class Behaviour(BaseModel):
 
     kinds:
       ok                  answer normally (JSON or SSE); `usage` and `text` override the generated reply.
-      status              answer `status` (400-599) with the API's error body; 429 adds `retry-after`.
+      status              answer `status` (400-599) with the API's error body (or exactly `body`, when
+                          given); 429 adds `retry-after`.
       timeout             read the request, never answer; ends when the client leaves or the server stops.
       cut_stream          send `cut_after_events` events (default: half) or half the JSON body, then close.
       hang_after_headers  send 200 and headers, then nothing until the client leaves or the server stops.
       malformed_sse       send 200 with lines that are not valid SSE/JSON.
       reset               close the connection without sending anything.
-    `latency_ms` / `chunk_delay_ms` override the scenario's timing for this request.
+    `latency_ms` / `chunk_delay_ms` override the scenario's timing for this request. `headers` are added to
+    whatever answer is sent (ok, error, cut or malformed; names are case-insensitive and replace the generated
+    header of the same name, `content-type` included).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -113,6 +116,14 @@ class Behaviour(BaseModel):
     cut_after_events: int | None = Field(default=None, ge=0)
     latency_ms: float | None = Field(default=None, ge=0)
     chunk_delay_ms: float | None = Field(default=None, ge=0)
+    headers: dict[str, str] = {}
+    body: str | None = None
+
+    @model_validator(mode="after")
+    def _check_body(self) -> Behaviour:
+        if self.body is not None and self.kind != "status":
+            raise ValueError(f"body is only sent by kind 'status', not {self.kind!r}")
+        return self
 
 
 class QueuedBehaviour(Behaviour):

@@ -1,7 +1,9 @@
 """The aiohttp application of the fake provider and its lifecycle on the caller's event loop.
 
 Every request to a model endpoint or the OAuth endpoint is recorded first, then answered according to the
-`Scenario`: auth check, next behaviour, latency, then the behaviour itself. Behaviours that never answer
+`Scenario`: auth check, next behaviour, latency, then the behaviour itself. The answer is rendered whole and
+attached to the request's record (`RecordedRequest.response`) before its first byte is written, so a client
+that has read any of it finds the exact bytes in the log. Behaviours that never answer
 (`timeout`, `hang_after_headers`) end when the client disconnects (handlers are cancelled on disconnect) or
 when the server stops, whichever comes first, so a stopped server leaves no pending handler behind.
 """
@@ -9,6 +11,7 @@ when the server stops, whichever comes first, so a stopped server leaves no pend
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -21,7 +24,7 @@ from pydantic import ValidationError
 
 from . import anthropic_format
 from .endpoints import Endpoint, Rendered, endpoints
-from .recording import RecordedRequest, RequestLog
+from .recording import RecordedRequest, RecordedResponse, RequestLog
 from .scenario import OAUTH_TOKEN_PATH, Behaviour, Scenario
 
 __all__ = ["HOST", "FakeProviderServer"]
@@ -81,6 +84,7 @@ class FakeProviderServer:
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
         self._port: int | None = None
+        self._request_numbers = itertools.count(1)
 
     @property
     def port(self) -> int:
@@ -150,18 +154,27 @@ class FakeProviderServer:
     async def _record(self, request: web.Request) -> RecordedRequest:
         raw = await request.read()
         json_body, form = _decode_body(request.content_type, raw)
+        header_items = tuple((name.lower(), value) for name, value in request.headers.items())
         record = RecordedRequest(
             method=request.method,
             path=request.path,
             query=request.query_string,
-            headers={name.lower(): value for name, value in request.headers.items()},
+            headers=dict(header_items),
             json=json_body,
             form=form,
             body_size=len(raw),
             time=time.time(),
+            raw=raw,
+            header_items=header_items,
+            request_id=f"req_fake_{next(self._request_numbers)}",
         )
         self.log.append(record)
         return record
+
+    def _record_response(self, record: RecordedRequest, rendered: Rendered) -> None:
+        """Log what is about to be sent for `record`: status, the provider's own headers, every frame."""
+        response = RecordedResponse(rendered.status, rendered.all_headers(), b"".join(rendered.frames))
+        self.log.record_response(record.request_id, response)
 
     def _behaviour_for(self, request: web.Request, record: RecordedRequest) -> Behaviour:
         """401 for bad credentials on model paths (the queue is left alone), else the scenario's next one."""
@@ -179,47 +192,45 @@ class FakeProviderServer:
         self, request: web.Request, endpoint: Endpoint, record: RecordedRequest, behaviour: Behaviour
     ) -> web.StreamResponse:
         kind = behaviour.kind
-        if kind == "status":
-            return self._respond(endpoint.render_error(behaviour))
         if kind == "reset":
             return _drop_connection(request)
         if kind == "timeout":
             await self._until_closing()
             return _drop_connection(request)
-        rendered = endpoint.render_ok(record, behaviour)
+        if kind == "status":
+            rendered = endpoint.render_error(behaviour, record.request_id).with_headers(behaviour.headers)
+            return self._respond(record, rendered)
+        rendered = endpoint.render_ok(record, behaviour).with_headers(behaviour.headers)
         chunk_delay_ms = (
             self.scenario.chunk_delay_ms if behaviour.chunk_delay_ms is None else behaviour.chunk_delay_ms
         )
         if kind == "hang_after_headers":
-            response = await self._send(request, replace(rendered, frames=[]), chunk_delay_ms)
+            response = await self._send(request, record, replace(rendered, frames=[]), chunk_delay_ms)
             await self._until_closing()
             return _drop_connection(request, response)
         if kind == "cut_stream":
-            return await self._send_cut(request, rendered, behaviour.cut_after_events, chunk_delay_ms)
+            return await self._send_cut(request, record, rendered, behaviour.cut_after_events, chunk_delay_ms)
         if kind == "malformed_sse":
-            garbage = list(_GARBAGE_SSE) if rendered.streaming else [_GARBAGE_JSON]
-            return await self._send(request, replace(rendered, status=200, frames=garbage), chunk_delay_ms)
+            garbage = replace(
+                rendered, status=200, frames=list(_GARBAGE_SSE) if rendered.streaming else [_GARBAGE_JSON]
+            )
+            return await self._send(request, record, garbage, chunk_delay_ms)
         if rendered.streaming:
-            return await self._send(request, rendered, chunk_delay_ms)
-        return self._respond(rendered)
+            return await self._send(request, record, rendered, chunk_delay_ms)
+        return self._respond(record, rendered)
 
-    @staticmethod
-    def _respond(rendered: Rendered) -> web.Response:
+    def _respond(self, record: RecordedRequest, rendered: Rendered) -> web.Response:
+        self._record_response(record, rendered)
         return web.Response(
-            status=rendered.status,
-            body=b"".join(rendered.frames),
-            content_type=rendered.content_type,
-            headers=rendered.headers,
+            status=rendered.status, body=b"".join(rendered.frames), headers=rendered.all_headers()
         )
 
     async def _send(
-        self, request: web.Request, rendered: Rendered, chunk_delay_ms: float
+        self, request: web.Request, record: RecordedRequest, rendered: Rendered, chunk_delay_ms: float
     ) -> web.StreamResponse:
         """Send headers, then the frames `chunk_delay_ms` apart; stops early if the client leaves."""
-        response = web.StreamResponse(status=rendered.status, headers=rendered.headers)
-        response.content_type = rendered.content_type
-        if rendered.streaming:
-            response.headers["cache-control"] = "no-cache"
+        self._record_response(record, rendered)
+        response = web.StreamResponse(status=rendered.status, headers=rendered.all_headers())
         await response.prepare(request)
         try:
             for index, frame in enumerate(rendered.frames):
@@ -231,19 +242,24 @@ class FakeProviderServer:
         return response
 
     async def _send_cut(
-        self, request: web.Request, rendered: Rendered, cut_after: int | None, chunk_delay_ms: float
+        self,
+        request: web.Request,
+        record: RecordedRequest,
+        rendered: Rendered,
+        cut_after: int | None,
+        chunk_delay_ms: float,
     ) -> web.StreamResponse:
         """Send part of the answer, then close: `cut_after` SSE frames (default half), or half a JSON body
         that announced its full length."""
         if rendered.streaming:
             count = max(1, len(rendered.frames) // 2) if cut_after is None else cut_after
             response = await self._send(
-                request, replace(rendered, frames=rendered.frames[:count]), chunk_delay_ms
+                request, record, replace(rendered, frames=rendered.frames[:count]), chunk_delay_ms
             )
             return _drop_connection(request, response)
         body = b"".join(rendered.frames)
-        response = web.StreamResponse(status=rendered.status, headers=rendered.headers)
-        response.content_type = rendered.content_type
+        self._record_response(record, replace(rendered, frames=[body[: len(body) // 2]]))
+        response = web.StreamResponse(status=rendered.status, headers=rendered.all_headers())
         response.content_length = len(body)
         await response.prepare(request)
         await response.write(body[: len(body) // 2])
@@ -282,6 +298,7 @@ class FakeProviderServer:
 
     async def _unknown_route(self, request: web.Request) -> web.Response:
         """Record the request (so tests can see what a client called) and answer an Anthropic-style 404."""
-        await self._record(request)
+        record = await self._record(request)
         message = f"fake provider has no route {request.method} {request.path}"
-        return web.json_response(anthropic_format.error_body(404, None, message), status=404)
+        body = anthropic_format.error_body(404, None, message, record.request_id)
+        return self._respond(record, Rendered(404, [json.dumps(body).encode()]))
