@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 echo "== system packages"
 bash installers/deps-debian.sh
-test_packages=(zsh fish procps desktop-file-utils)
+test_packages=(zsh fish procps desktop-file-utils tmux)
 missing=()
 for package in "${test_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -22,7 +22,13 @@ fi
 
 echo "== python packages"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test,gtk]'
-if ! command -v claude >/dev/null 2>&1; then
+# The newest Claude Code CLI (a bare `npm install` can resolve to an older release): install it whenever
+# the installed version differs from the registry's latest, or the registry cannot be asked and none is there.
+claude_latest="$(npm view @anthropic-ai/claude-code version 2>/dev/null || true)"
+claude_installed="$(claude --version 2>/dev/null | awk '{print $1}' || true)"
+if [ -n "$claude_latest" ] && [ "$claude_installed" != "$claude_latest" ]; then
+    npm install --global --silent "@anthropic-ai/claude-code@$claude_latest"
+elif [ -z "$claude_installed" ]; then
     npm install --global --silent @anthropic-ai/claude-code
 fi
 claude --version

@@ -8,13 +8,12 @@ tests never import the `keyring` library). `MemoryStore` keeps secrets for the r
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..config.paths import atomic_write
 from .credential import Credential, CredentialError
 
 __all__ = [
@@ -204,15 +203,7 @@ class FileStore:
         text = json.dumps(document, indent=2)
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # mkstemp creates the file 0600, so the secrets are never readable by others, even briefly.
-            fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    file.write(text)
-                os.replace(temporary, self.path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            atomic_write(self.path, text.encode("utf-8"), 0o600)
         except OSError as exc:
             raise SecretStoreUnavailable(
                 f"can't write the secrets file {self.path}: {exc.strerror}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,18 +73,26 @@ class ConfigPaths:
         return self.config_dir / "model-override.json"
 
 
-def create_private_file(path: Path, content: str) -> None:
-    """Write `content` to `path` so that it is never readable by others, not even for a moment.
-
-    The file is created 0600 (or truncated and re-chmodded if it exists) and replaced atomically.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def atomic_write(target: Path, data: bytes, mode: int | None = 0o600) -> None:
+    """Replace `target` with `data` in one rename: readers see the old or the new file, never a part. With
+    `mode` (default 0600) the file is never readable by others, not even for a moment; `mode` None creates it
+    with the default permissions (0666 less the umask). The one atomic write of the package."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.ccproxy-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if mode is not None else 0o666)
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, content.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        with os.fdopen(fd, "wb") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def create_private_file(path: Path, content: str) -> None:
+    """Write `content` to `path` (0600, atomically), creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, content.encode(), 0o600)

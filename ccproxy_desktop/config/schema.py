@@ -251,6 +251,7 @@ class CCProxySection(_Frozen):
     retry_max_delay: float = Field(default=60.0, ge=0)
     retry_multiplier: float = Field(default=2.0, ge=1)
     retry_fallback_model: str | None = None
+    retry_defer_to_claude_code: bool = True
     budgets: tuple[BudgetSpec, ...] = ()
     alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)

@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Final, Literal
 from xml.parsers.expat import ExpatError
 
+from ..config.paths import atomic_write
+
 __all__ = [
     "APP_ID",
     "ICON_NAME",
@@ -272,12 +274,7 @@ class Autostart:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.platform == "darwin":
             launch_agent_log(self.home).parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_bytes(self.content())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(self.path, self.content(), None)
         return self.path
 
     def disable(self) -> None:

@@ -22,7 +22,6 @@ unbalanced is refused, never guessed at.
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import stat
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, get_args
+
+from ..config.paths import atomic_write
 
 __all__ = [
     "END_MARKER",
@@ -392,29 +393,11 @@ def _write(path: Path, old: bytes | None, new: bytes | None) -> Path | None:
     if old is not None:
         mode = stat.S_IMODE(path.stat().st_mode)
         backup = path.with_name(path.name + BACKUP_SUFFIX)
-        _atomic_write(backup, old, mode)
+        atomic_write(backup, old, mode)
     if new is None:
         path.unlink()
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         # the file behind a symlinked rc file (dotfile managers): the link stays a link
-        _atomic_write(path.resolve(), new, mode)
+        atomic_write(path.resolve(), new, mode)
     return backup
-
-
-def _atomic_write(target: Path, data: bytes, mode: int | None) -> None:
-    """Replace `target` with `data` in one rename: readers see the old or the new file, never a part.
-    `mode` None creates the file with the default permissions (0666 less the umask)."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.ccproxy-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if mode is not None else 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if mode is not None:
-                os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -29,6 +29,7 @@ from ..ledger.pricing import PriceBook, cost, price_from_litellm_map
 from ..ledger.queries import UsageRow
 from ..ledger.records import RequestRecord, TokenUsage
 from ..ledger.store import Ledger
+from ..pipeline.pipeline import resolve_import
 from ..users.limits import UserUsage, counted_tokens
 
 __all__ = ["Accounting", "litellm_price_lookup", "load_callbacks"]
@@ -72,9 +73,7 @@ def load_callbacks(paths: Sequence[str]) -> list[AlertCallback]:
     """Import each `module.function` / `module:function`. Raises ImportError naming the path."""
     callbacks = []
     for path in paths:
-        module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
-        module = importlib.import_module(module_name)
-        function = getattr(module, attr, None)
+        function = resolve_import(path, {})
         if not callable(function):
             raise ImportError(f"{path} is not a callable")
         callbacks.append(function)

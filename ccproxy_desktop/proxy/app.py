@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -296,9 +297,13 @@ class ProxyApp:
     def status(self) -> dict[str, Any]:
         """What `GET /ccproxy/status` answers: this process's pid and its ledger writer's state (records waiting
         and why the last write failed). A full or read-only disk shows here, not in the ledger or the log,
-        which sit on that disk."""
+        which sit on that disk. `translated_path_loaded`: whether this worker has imported LiteLLM yet."""
         ledger = self.accounting.ledger
-        return {"pid": os.getpid(), "ledger": {"pending": ledger.pending, "last_error": ledger.last_error}}
+        return {
+            "pid": os.getpid(),
+            "ledger": {"pending": ledger.pending, "last_error": ledger.last_error},
+            "translated_path_loaded": "litellm" in sys.modules,
+        }
 
     def _changed(self, path: Path) -> None:
         if path.name == CLEAR_SIGNAL_NAME:

@@ -53,6 +53,23 @@ _OUTCOMES = {
 
 _TOO_LONG = re.compile(r"prompt is too long|context.{0,20}(length|window)|maximum context", re.IGNORECASE)
 _NUMBERS = re.compile(r"(\d[\d,]*)\s*tokens?\s*>\s*(\d[\d,]*)")
+# Other providers' wordings of a context-window error, as (pattern, group of the count, group of the maximum).
+_WORDINGS = (
+    # OpenAI: "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens."
+    (
+        re.compile(r"maximum context length is (\d[\d,]*) tokens.{0,80}?resulted in (\d[\d,]*) tokens", re.S),
+        2,
+        1,
+    ),
+    # Gemini: "The input token count (1050000) exceeds the maximum number of tokens allowed (1048576)."
+    (
+        re.compile(
+            r"input token count \((\d[\d,]*)\) exceeds the maximum number of tokens allowed \((\d[\d,]*)\)"
+        ),
+        1,
+        2,
+    ),
+)
 
 
 def error_type_for(status: int) -> str:
@@ -107,6 +124,13 @@ def prompt_too_long_message(text: str, counted: int | None, maximum: int | None)
     found = _NUMBERS.search(text)
     if found:
         return f"prompt is too long: {found.group(1).replace(',', '')} tokens > {found.group(2).replace(',', '')} maximum"
+    for pattern, count, most in _WORDINGS:
+        match = pattern.search(text)
+        if match:
+            return (
+                f"prompt is too long: {match.group(count).replace(',', '')} tokens > "
+                f"{match.group(most).replace(',', '')} maximum"
+            )
     if counted is not None and maximum is not None:
         return f"prompt is too long: {counted} tokens > {maximum} maximum"
     return "prompt is too long: the request exceeds the model's context window"
@@ -115,7 +139,9 @@ def prompt_too_long_message(text: str, counted: int | None, maximum: int | None)
 def translate_exception(
     exc: BaseException, counted: int | None = None, maximum: int | None = None
 ) -> ProxyError:
-    """A LiteLLM exception (translated path) as the error Claude Code would get from Anthropic."""
+    """A LiteLLM exception (translated path) as the error Claude Code would get from Anthropic: a
+    context-window error as "prompt is too long: N tokens > M maximum" (Claude Code compacts on it), a busy
+    provider (503, 529, "overloaded") as `529 overloaded_error`, timeouts and connection failures as ours."""
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) and 400 <= status <= 599 else 500
@@ -138,7 +164,7 @@ def translate_exception(
             "error:ContextWindowExceededError",
             headers,
         )
-    if status == 529 or "overloaded" in message.lower():
+    if status in (503, 529) or "overloaded" in message.lower():  # Anthropic's word for a busy provider
         return ProxyError(529, "Overloaded", "overloaded_error", "error:OverloadedError", headers)
     if name in ("Timeout", "APITimeoutError"):
         return ProxyError(

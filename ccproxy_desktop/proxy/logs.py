@@ -1,10 +1,16 @@
 """The proxy process's log: our logger's lines on stderr (which `start --detach` appends to proxy.log), or
-also straight into proxy.log when running in the foreground. Set up once per process, workers included."""
+also straight into proxy.log when running in the foreground. Set up once per process, workers included.
+
+The lines are written by a `QueueListener` thread: a log call on the event loop only queues its record, so a
+slow disk (or stderr) never stalls requests. What is queued is written at exit."""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
 import os
+import queue
 import sys
 from pathlib import Path
 
@@ -23,7 +29,11 @@ def setup_logging(log_file: Path | None, debug: bool) -> None:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(logging.Formatter(FORMAT))
-        root.addHandler(handler)
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
+    listener.start()
+    atexit.register(listener.stop)
+    root.addHandler(logging.handlers.QueueHandler(records))
     set_debug(debug)
     root.propagate = False
 

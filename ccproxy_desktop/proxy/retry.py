@@ -1,7 +1,7 @@
 """When to send a failed request again, how long to wait, and when to switch to the fallback model.
 
-Pure: no LiteLLM, no I/O. The ASGI layer (`retrying.py`) and the ledger side of the handler ask the same
-`Attempt` the same question, so a failed attempt that will be retried is never recorded as a failure.
+Pure: no LiteLLM, no I/O. The server (`service.py`) asks `Attempt.next_step` after each failed try that sent
+nothing to the client; only the try that answers is recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 __all__ = ["RETRY_STATUSES", "Attempt", "RetryPolicy", "Step", "parse_retry_after"]
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 529})
-"""Statuses worth another try. LiteLLM answers a provider's 529 and a connection error with 500."""
+"""Statuses worth another try (a dropped connection counts as 502)."""
 
 
 class Step(Enum):
@@ -33,6 +33,7 @@ class RetryPolicy:
     max_delay: float = 60.0
     multiplier: float = 2.0
     fallback_model: str | None = None
+    defer_to_claude_code: bool = True
 
     @classmethod
     def from_settings(cls, section: Any) -> RetryPolicy:
@@ -53,9 +54,13 @@ class Attempt:
 
     `number` is 0 for the first try; `fallback_model` is set on the fallback attempt. The handler fills in
     `routed_model` (where the pipeline sent this try), `retry_after` (from the provider's error) and
-    `refused` (the proxy itself refused the try: a budget, a user limit, a hook; LiteLLM's error response
-    on `/v1/messages` drops our marker header, so the layer can't tell from the response); the ASGI layer
-    sets `committed` once the response has started reaching the client.
+    `refused` (the proxy itself refused the try: a budget, a user limit, a hook); the server sets
+    `committed` once the response has started reaching the client.
+
+    `client_retries`: the client is Claude Code, which retries 429, 5xx and 529 itself and decides from the
+    provider's errors (its overload message, its fallback model). With `policy.defer_to_claude_code` such a
+    request is not sent to the same model again (that would multiply Claude Code's own tries); it still goes
+    once to the fallback model, which Claude Code can't reach by itself.
     """
 
     policy: RetryPolicy
@@ -65,6 +70,7 @@ class Attempt:
     retry_after: float | None = None
     committed: bool = False
     refused: bool = False
+    client_retries: bool = False
 
     @property
     def retries(self) -> int:
@@ -77,7 +83,8 @@ class Attempt:
             return Step.GIVE_UP
         if self.fallback_model is not None:
             return Step.GIVE_UP
-        if self.number + 1 < self.policy.max_attempts:
+        deferring = self.client_retries and self.policy.defer_to_claude_code
+        if self.number + 1 < self.policy.max_attempts and not deferring:
             return Step.RETRY
         fallback = self.policy.fallback_model
         if fallback and fallback != self.routed_model:
@@ -90,7 +97,7 @@ class Attempt:
     def following(self, step: Step) -> Attempt:
         """The next try after `step` (RETRY or FALLBACK)."""
         fallback = self.policy.fallback_model if step is Step.FALLBACK else None
-        return Attempt(self.policy, self.number + 1, fallback)
+        return Attempt(self.policy, self.number + 1, fallback, client_retries=self.client_retries)
 
     def wait_before(self, step: Step) -> float:
         """Seconds to wait before the try that `step` leads to (a fallback goes at once)."""

@@ -265,7 +265,7 @@ class ProxyService:
                 await self._refuse(exchange, send, reject)
                 return
         policy = self.app.retry_policy() if call_type != "count_tokens" else RetryPolicy(enabled=False)
-        attempt = Attempt(policy)
+        attempt = Attempt(policy, client_retries=_is_claude_code(exchange))
         refreshed = False
         while True:
             ctx = self._context(exchange, call_type)
@@ -710,6 +710,12 @@ class ProxyService:
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
+
+
+def _is_claude_code(exchange: Exchange) -> bool:
+    """Claude Code's requests: its user agent (`claude-cli/<version> (...)`) or its `x-app: cli`."""
+    agent = exchange.header(b"user-agent") or ""
+    return agent.startswith("claude-cli/") or exchange.header(b"x-app") == "cli"
 
 
 def _discoverable(model_id: str) -> bool:

@@ -259,9 +259,13 @@ def test_broken_http_framing_gets_4xx_or_a_closed_connection(
     truncated = _raw_exchange(port, _head(key, f"content-length: {len(body) + 100}\r\n"), [body])
     assert truncated == b"" or 400 <= _status_and_body(truncated)[0] < 500
     # Content-Length smaller than the body: the request is the truncated JSON, the rest is garbage after it.
+    # Either we answer the truncated JSON first (an Anthropic 400), or uvicorn's parser, seeing the garbage in
+    # the same read, answers its own plain-text 400 and closes: a 400 either way.
     short = _raw_exchange(port, _head(key, f"content-length: {len(body) // 2}\r\n"), [body])
     status, answer = _status_and_body(short)
-    assert status == 400 and json.loads(answer.split(b"HTTP/1.1")[0])["type"] == "error"
+    assert status == 400
+    first = answer.split(b"HTTP/1.1")[0]
+    assert first == b"Invalid HTTP request received." or json.loads(first)["type"] == "error"
     # A chunked body with a chunk size that isn't hex, and a request line that isn't HTTP.
     for head, chunks in [
         (_head(key, "transfer-encoding: chunked\r\n"), [b"zz\r\nabc\r\n0\r\n\r\n"]),

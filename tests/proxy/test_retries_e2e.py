@@ -175,6 +175,28 @@ def test_a_model_that_keeps_failing_falls_back(
     assert (row["requested_model"], row["routed_model"]) == (MODEL, "backup")
 
 
+CLAUDE_CODE = {"user-agent": "claude-cli/2.1.332 (external, cli)", "x-app": "cli"}
+
+
+def test_claude_codes_requests_are_not_retried_on_the_same_model(
+    retry_proxy: RunningProxy, provider: FakeProvider, paths: ConfigPaths
+) -> None:
+    # Claude Code retries 529s itself: the proxy goes once to the fallback, never to the same model again
+    provider.scenario.push(Behaviour(kind="status", status=529), model=MODEL, times=10)
+    claude = anthropic.Anthropic(
+        base_url=retry_proxy.url,
+        api_key=retry_proxy.key,
+        max_retries=0,
+        timeout=60,
+        default_headers=CLAUDE_CODE,
+    )
+    raw = claude.messages.with_raw_response.create(**BODY)
+    assert raw.parse().content[0].text.startswith("reply from claude-backup-1")  # type: ignore[union-attr]
+    assert [r.model for r in provider.requests] == [MODEL, "claude-backup-1"]
+    row = ledger_row(paths, raw.headers["x-ccproxy-request-id"])
+    assert (row["outcome"], row["retried"], row["fallback"]) == ("ok", 1, 1)
+
+
 def test_when_the_fallback_fails_too_the_client_gets_the_error(
     client: anthropic.Anthropic, provider: FakeProvider, paths: ConfigPaths
 ) -> None:

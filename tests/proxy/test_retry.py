@@ -84,6 +84,18 @@ def test_wait_before_uses_the_retry_number_and_retry_after() -> None:
     assert attempt.wait_before(Step.FALLBACK) == 0.0
 
 
+@pytest.mark.parametrize("status", [429, 500, 529])
+def test_claude_codes_requests_go_straight_to_the_fallback_or_through(status: int) -> None:
+    attempt = Attempt(POLICY, client_retries=True)
+    assert attempt.next_step(status) is Step.FALLBACK  # never the same model again: Claude Code retries
+    fallback = attempt.following(Step.FALLBACK)
+    assert fallback.client_retries and fallback.next_step(status) is Step.GIVE_UP
+    no_fallback = RetryPolicy(fallback_model=None)
+    assert Attempt(no_fallback, client_retries=True).next_step(status) is Step.GIVE_UP
+    retried_anyway = RetryPolicy(fallback_model=None, defer_to_claude_code=False)
+    assert Attempt(retried_anyway, client_retries=True).next_step(status) is Step.RETRY
+
+
 def test_from_settings_reads_the_retry_keys() -> None:
     section = CCProxySection.model_validate(
         {"retry_max_attempts": 5, "retry_initial_delay": 0.05, "retry_fallback_model": "x"}

@@ -1,4 +1,4 @@
-"""The real LiteLLM proxy with our handler, driven with the anthropic SDK, routing to the fake provider."""
+"""The real proxy server with our pipeline, driven with the anthropic SDK, routing to the fake provider."""
 
 from __future__ import annotations
 
