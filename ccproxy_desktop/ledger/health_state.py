@@ -40,9 +40,11 @@ CLIENT_ERRORS = frozenset(
         "ContentPolicyViolationError",
         "NotFoundError",
         "UnprocessableEntityError",
+        "ClientDisconnected",
     }
 )
-"""LiteLLM exceptions that say the request itself was wrong: the provider answered, it is not unhealthy."""
+"""Outcomes that say the request itself was wrong (the provider answered, it is not unhealthy), or that the
+client left before the answer was complete."""
 
 _OUR_REFUSALS = frozenset(
     {

@@ -8,6 +8,7 @@ side channels: the retry loop, the credential refresh, the ledger row and the lo
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Iterable, MutableMapping
@@ -55,6 +56,7 @@ class Exchange:
     provider_model: str = ""
     cached: bool = False
     responded: bool = False  # the response has started reaching the client
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # the client left
 
     def header(self, name: bytes) -> str | None:
         """The first value of header `name` (lowercase bytes)."""

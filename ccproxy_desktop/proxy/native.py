@@ -3,7 +3,8 @@
 The provider gets the client's body with only `model` replaced (`rawjson.replace_model`; re-serialised
 only when a hook changed `system`), the client's query string, and the client's headers in their order,
 except hop-by-hop ones, `host`/`content-length` (recomputed), our own `x-ccproxy-key`, and the credential
-headers we replace. The answer comes back as an `httpx.Response` opened in streaming mode: the server relays
+headers we replace; `accept-encoding` keeps only what the proxy can decode to read the answer's usage (gzip,
+deflate). The answer comes back as an `httpx.Response` opened in streaming mode: the server relays
 its status, headers and raw bytes unchanged.
 """
 
@@ -18,6 +19,7 @@ from ..pipeline.context import RequestContext
 from .deployments import Deployment
 from .exchange import Exchange
 from .rawjson import replace_model
+from .stream_watch import DECODABLE_ENCODINGS
 
 __all__ = ["HOP_BY_HOP", "NativeForwarder", "relayed_response_headers", "upstream_headers"]
 
@@ -66,6 +68,8 @@ def upstream_headers(
             )
             if is_proxy_key(secret) or injected is not None or name in overrides:
                 continue
+        if name == b"accept-encoding":
+            value = _decodable(value)  # the proxy reads a copy of the answer (usage): encodings it can decode
         if name == b"anthropic-beta" and name in overrides:
             if _beta_items(value.decode("latin-1")) == _beta_items(overrides[name]):
                 del overrides[name]  # the same values: keep the client's bytes
@@ -87,6 +91,16 @@ def upstream_headers(
         out.append((b"x-api-key", injected.encode("latin-1")))
         credential = injected
     return out, credential
+
+
+def _decodable(accept_encoding: bytes) -> bytes:
+    """The client's `accept-encoding` less the encodings the proxy can't decode on the side (br, zstd...)."""
+    kept = [
+        token.strip()
+        for token in accept_encoding.decode("latin-1").split(",")
+        if token.split(";")[0].strip().lower() in DECODABLE_ENCODINGS
+    ]
+    return ", ".join(kept).encode("latin-1") or b"identity"
 
 
 def relayed_response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -15,6 +15,7 @@ Anthropic `event: error`. Provider errors that are not retried pass through as t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -264,6 +265,14 @@ class ProxyService:
             except Reject as reject:
                 await self._refuse(exchange, send, reject)
                 return
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, exchange))
+        try:
+            await self._tries(exchange, send, call_type)
+        finally:
+            watcher.cancel()
+
+    async def _tries(self, exchange: Exchange, send: Send, call_type: str) -> None:
+        anthropic = call_type != "acompletion"
         policy = self.app.retry_policy() if call_type != "count_tokens" else RetryPolicy(enabled=False)
         attempt = Attempt(policy, client_retries=_is_claude_code(exchange))
         refreshed = False
@@ -303,23 +312,20 @@ class ProxyService:
                 else f"retry {attempt.number + 1} of {attempt.policy.max_attempts - 1}",
                 wait,
             )
-            if not await self._wait_for_client(receive, wait):
+            if not await self._wait_for_client(exchange, wait):
                 log.info("the client left during the wait; not sending %s again", exchange.request_id)
                 return
             attempt = attempt.following(step)
 
-    async def _wait_for_client(self, receive: Receive, seconds: float) -> bool:
+    async def _wait_for_client(self, exchange: Exchange, seconds: float) -> bool:
         """Wait `seconds`; False as soon as the client disconnects (nobody would read the answer)."""
         pause = asyncio.ensure_future(self.sleep(seconds))
-        listen = asyncio.ensure_future(receive())
+        left = asyncio.ensure_future(exchange.disconnected.wait())
         try:
-            done, _ = await asyncio.wait({pause, listen}, return_when=asyncio.FIRST_COMPLETED)
-            if listen in done and listen.result().get("type") == "http.disconnect":
-                return False
-            await pause
-            return True
+            await asyncio.wait({pause, left}, return_when=asyncio.FIRST_COMPLETED)
+            return not exchange.disconnected.is_set()
         finally:
-            for task in (pause, listen):
+            for task in (pause, left):
                 task.cancel()
 
     async def _answer_failure(
@@ -449,10 +455,10 @@ class ProxyService:
             return _Failed(error=_timeout(exchange.deployment, exc))
         except httpx.HTTPError as exc:
             return _Failed(error=_unreachable(exchange.deployment, exc))
-        watch = JsonWatch()
+        watch = JsonWatch(response.headers.get("content-encoding"))
         watch.feed(body)
         parsed = watch.parsed()
-        if parsed is None and "json" in response.headers.get("content-type", "json"):
+        if parsed is None and not watch.unreadable and "json" in response.headers.get("content-type", "json"):
             return _Failed(
                 error=ProxyError(
                     502, "the provider sent a malformed JSON answer", "api_error", "error:MalformedResponse"
@@ -480,7 +486,7 @@ class ProxyService:
         """Server-sent events: each chunk checked (`StreamWatch`) and relayed as it arrives."""
         assert exchange.deployment is not None
         deployment = exchange.deployment
-        watch = StreamWatch()
+        watch = StreamWatch(content_encoding=response.headers.get("content-encoding"))
         chunks = response.aiter_raw()
         keep: list[bytes] | None = [] if self.app.response_store is not None else None
         try:
@@ -508,10 +514,14 @@ class ProxyService:
                 if keep is not None:
                     keep.append(first)
             async for chunk in chunks:
+                if exchange.disconnected.is_set():
+                    raise ClientLeft
                 watch.feed(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 if keep is not None:
                     keep.append(chunk)
+        except ClientLeft:
+            outcome = "error:ClientDisconnected"  # the upstream stream is closed: no more tokens billed
         except MalformedStream as exc:
             outcome, ending = "error:MalformedStream", stream_error_frame(str(exc))
         except httpx.TimeoutException:
@@ -633,10 +643,15 @@ class ProxyService:
                     if keep is not None:
                         keep.append(frame)
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
+                if exchange.disconnected.is_set():
+                    raise ClientLeft
                 try:
                     chunk = await iterator.__anext__()
                 except StopAsyncIteration:
                     chunk = None
+        except ClientLeft:
+            outcome = "error:ClientDisconnected"
+            await _close(iterator)
         except MalformedStream as exc:
             outcome, ending = "error:MalformedStream", stream_error_frame(str(exc))
         except Exception as exc:  # LiteLLM failed mid-stream
@@ -721,6 +736,27 @@ def _is_claude_code(exchange: Exchange) -> bool:
 def _discoverable(model_id: str) -> bool:
     lowered = model_id.lower()
     return "claude" in lowered or "anthropic" in lowered
+
+
+class ClientLeft(Exception):
+    """The client disconnected while its answer was being relayed."""
+
+
+async def _watch_disconnect(receive: Receive, exchange: Exchange) -> None:
+    """The one reader of `receive` once the body is read: sets `exchange.disconnected` when the client
+    leaves (a retry wait ends at once, a relayed stream is closed upstream)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            exchange.disconnected.set()
+            return
+
+
+async def _close(iterator: Any) -> None:
+    closer = getattr(iterator, "aclose", None)
+    if closer is not None:
+        with contextlib.suppress(Exception):
+            await closer()
 
 
 def _validate_count_tokens(data: dict[str, Any]) -> None:

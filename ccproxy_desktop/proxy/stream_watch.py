@@ -1,18 +1,47 @@
 """Reads an Anthropic answer on its way to the client, without holding it back: checks each server-sent
 event (`sse_check`), notes how the stream ended and takes the token usage from `message_start` and
 `message_delta` (or from the JSON body of a non-streamed answer). Pure: no I/O.
+
+The client gets the provider's bytes as they came, compressed or not; the watchers read a decoded copy
+(`SideDecoder`: gzip and deflate, the encodings the native path lets the provider use).
 """
 
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 from ..ledger.records import TokenUsage
 from .sse_check import MAX_EVENT_BYTES, SseChecker
 from .usage import usage_from_litellm
 
-__all__ = ["JsonWatch", "StreamWatch", "anthropic_usage"]
+__all__ = ["DECODABLE_ENCODINGS", "JsonWatch", "SideDecoder", "StreamWatch", "anthropic_usage"]
+
+DECODABLE_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
+
+
+class SideDecoder:
+    """Decodes a copy of a body sent with `content-encoding` (gzip, deflate or none), chunk by chunk."""
+
+    def __init__(self, content_encoding: str | None) -> None:
+        encoding = (content_encoding or "identity").strip().lower()
+        self._zlib: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._zlib = zlib.decompressobj()
+        self.unreadable = encoding not in DECODABLE_ENCODINGS
+
+    def decode(self, chunk: bytes) -> bytes:
+        if self._zlib is None:
+            return chunk
+        try:
+            return bytes(self._zlib.decompress(chunk))
+        except zlib.error:
+            self.unreadable = True
+            self._zlib = None
+            return b""
 
 
 def anthropic_usage(usage: Any) -> TokenUsage:
@@ -32,8 +61,9 @@ class StreamWatch:
     """Feed it every chunk before it is relayed; `feed` raises `sse_check.MalformedStream` at the first
     chunk that brings something that is not a server-sent event of JSON (that chunk must not be relayed)."""
 
-    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES, content_encoding: str | None = None) -> None:
         self._checker = SseChecker(max_event_bytes)
+        self._decoder = SideDecoder(content_encoding)
         self.usage: dict[str, Any] = {}
         self.model: str | None = None
         self.completed = False  # message_stop seen
@@ -41,7 +71,9 @@ class StreamWatch:
         self.events = 0
 
     def feed(self, chunk: bytes) -> None:
-        for event in self._checker.feed(chunk):
+        if self._decoder.unreadable:
+            return  # an encoding we can't read: relayed unchecked, no usage
+        for event in self._checker.feed(self._decoder.decode(chunk)):
             self._note(event)
 
     def _note(self, event: bytes) -> None:
@@ -71,11 +103,16 @@ class StreamWatch:
 class JsonWatch:
     """A copy of a non-streamed answer, parsed at the end for its usage (Anthropic or OpenAI shape)."""
 
-    def __init__(self) -> None:
+    def __init__(self, content_encoding: str | None = None) -> None:
         self._chunks: list[bytes] = []
+        self._decoder = SideDecoder(content_encoding)
 
     def feed(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
+        self._chunks.append(self._decoder.decode(chunk))
+
+    @property
+    def unreadable(self) -> bool:
+        return self._decoder.unreadable
 
     def parsed(self) -> Any:
         try:

@@ -275,3 +275,32 @@ def test_litellm_errors_get_the_wording_claude_code_acts_on() -> None:
     assert prompt_too_long_message("input 1,234 tokens > 1,000 allowed", None, None) == (
         "prompt is too long: 1234 tokens > 1000 maximum"
     )
+
+
+def test_compressed_answers_are_read_from_a_decoded_copy() -> None:
+    import gzip
+
+    from ccproxy_desktop.proxy.stream_watch import JsonWatch
+
+    body = json.dumps({"type": "message", "usage": {"input_tokens": 3, "output_tokens": 4}}).encode()
+    packed = gzip.compress(body)
+    watch = JsonWatch("gzip")
+    for start in range(0, len(packed), 5):
+        watch.feed(packed[start : start + 5])
+    assert watch.token_usage() == TokenUsage(input=3, output=4)
+    stream = StreamWatch(content_encoding="gzip")
+    stream.feed(gzip.compress(STREAM))
+    assert stream.completed and stream.token_usage().output == 42
+    unknown = JsonWatch("br")
+    unknown.feed(b"\x00\x01")
+    assert unknown.unreadable
+
+
+def test_the_provider_may_only_use_encodings_the_proxy_reads() -> None:
+    client = [(b"accept-encoding", b"gzip, deflate, br, zstd")]
+    out, _ = upstream_headers(client, RequestContext("r", "a", "m"), DEPLOYMENT, lambda k: False)
+    assert names(out)[b"accept-encoding"] == b"gzip, deflate"
+    out, _ = upstream_headers(
+        [(b"accept-encoding", b"br")], RequestContext("r", "a", "m"), DEPLOYMENT, lambda k: False
+    )
+    assert names(out)[b"accept-encoding"] == b"identity"

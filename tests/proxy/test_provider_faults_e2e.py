@@ -10,6 +10,7 @@ One attempt per request (`retry_enabled: false`, LiteLLM's `num_retries: 0`), so
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +23,7 @@ from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider
-from ccproxy_desktop.testing.helpers import run_ccproxy, wait_for
+from ccproxy_desktop.testing.helpers import ledger_ids, run_ccproxy, wait_for
 from ccproxy_desktop.testing.proxy_runner import RunningProxy, running_proxy
 
 pytestmark = pytest.mark.proxy
@@ -212,3 +213,28 @@ def test_health_turns_degraded_on_a_burst_of_errors_and_back(
         send()
     wait_for(lambda: health_state(paths)["state"] == "ok", timeout=30, interval=0.5)
     assert health_state(paths)["state_reason"] is None
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_upstream_stream(
+    faulty: RunningProxy, provider: FakeProvider, paths: ConfigPaths
+) -> None:
+    # Claude Code's Esc: the client closes the connection; the proxy closes the provider's stream too
+    provider.scenario.set_default(Behaviour(text="word " * 200, chunk_delay_ms=100))
+    body = {
+        "model": MODEL,
+        "max_tokens": 500,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    headers = {"x-api-key": faulty.key, "anthropic-version": "2023-06-01"}
+    started = time.monotonic()
+    with httpx.stream(
+        "POST", f"{faulty.url}/v1/messages", json=body, headers=headers, timeout=30
+    ) as response:
+        request_id = response.headers["x-ccproxy-request-id"]
+        next(response.iter_raw())  # the first events arrived; now leave
+    wait_for(lambda: request_id in ledger_ids(paths), timeout=15)
+    with sqlite3.connect(paths.ledger_db) as db:
+        (outcome,) = db.execute("select outcome from requests where request_id = ?", (request_id,)).fetchone()
+    assert outcome == "error:ClientDisconnected"
+    assert time.monotonic() - started < 10  # not the 20 s the whole answer would have taken
