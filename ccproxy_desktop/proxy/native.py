@@ -4,16 +4,21 @@ The provider gets the client's body with only `model` replaced (`rawjson.replace
 only when a hook changed `system`), the client's query string, and the client's headers in their order,
 except hop-by-hop ones, `host`/`content-length` (recomputed), our own `x-ccproxy-key`, and the credential
 headers we replace; `accept-encoding` keeps only what the proxy can decode to read the answer's usage (gzip,
-deflate). The answer comes back as an `httpx.Response` opened in streaming mode: the server relays
-its status, headers and raw bytes unchanged.
+deflate). The answer comes back as an `Upstream`: its status, headers and raw bytes (never decompressed),
+which the server relays unchanged.
+
+The HTTP client is aiohttp's (one pooled session per process, created on the event loop): under 20 streaming
+clients httpx's connection pool spent most of the proxy's time scanning its idle connections
+(docs/architecture.md, "The native path's HTTP client").
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 
-import httpx
+import aiohttp
 
 from ..pipeline.context import RequestContext
 from .deployments import Deployment
@@ -21,7 +26,65 @@ from .exchange import Exchange
 from .rawjson import replace_model
 from .stream_watch import DECODABLE_ENCODINGS
 
-__all__ = ["HOP_BY_HOP", "NativeForwarder", "relayed_response_headers", "upstream_headers"]
+__all__ = [
+    "HOP_BY_HOP",
+    "NativeForwarder",
+    "Upstream",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "relayed_response_headers",
+    "upstream_headers",
+]
+
+
+class UpstreamError(Exception):
+    """The provider could not be reached, or the connection broke (the message says how)."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """The provider stayed silent longer than the deployment's timeout."""
+
+
+def _upstream_error(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamTimeout(f"{type(exc).__name__}: {exc}")
+    return UpstreamError(f"{type(exc).__name__}: {exc}")
+
+
+class Upstream:
+    """The provider's answer, its body still to read: `status`, `raw_headers` (as sent), `header(name)`."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        self.status = response.status
+        self.raw_headers: list[tuple[bytes, bytes]] = list(response.raw_headers)
+
+    def header(self, name: str) -> str | None:
+        value = self._response.headers.get(name)
+        return None if value is None else str(value)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's raw bytes as they arrive; raises UpstreamError/UpstreamTimeout."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _upstream_error(exc) from exc
+
+    async def read(self, limit: int | None = None) -> bytes:
+        """The whole body (at most about `limit` bytes); raises UpstreamError/UpstreamTimeout."""
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                break
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._response.release() if self._response.content.at_eof() else self._response.close()
+
 
 HOP_BY_HOP = frozenset(
     {
@@ -109,12 +172,20 @@ def relayed_response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tup
 
 
 class NativeForwarder:
-    """Sends requests to Anthropic-format deployments over one pooled HTTP client."""
+    """Sends requests to Anthropic-format deployments over one pooled HTTP session."""
 
-    def __init__(self, client: httpx.AsyncClient | None = None) -> None:
-        self.client = client or httpx.AsyncClient(
-            timeout=None, limits=httpx.Limits(max_connections=None, max_keepalive_connections=100)
-        )
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, enable_cleanup_closed=True),
+                auto_decompress=False,  # the client gets the provider's bytes as sent
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
 
     def body_for(self, exchange: Exchange, ctx: RequestContext, deployment: Deployment) -> bytes:
         body = exchange.body
@@ -130,23 +201,29 @@ class NativeForwarder:
         ctx: RequestContext,
         deployment: Deployment,
         is_proxy_key: Callable[[str], bool],
-    ) -> tuple[httpx.Response, str | None]:
-        """Send the request; returns the response with its headers read (the body still to stream) and the
-        credential the proxy injected. Raises httpx errors when the provider can't be reached."""
+    ) -> tuple[Upstream, str | None]:
+        """Send the request; returns the answer with its headers read (the body still to stream) and the
+        credential the proxy injected. Raises UpstreamError/UpstreamTimeout when the provider can't be
+        reached or stays silent."""
         headers, credential = upstream_headers(exchange.headers, ctx, deployment, is_proxy_key)
         url = deployment.url(exchange.path)
         if exchange.query:
             url = f"{url}?{exchange.query.decode('latin-1')}"
-        timeout = httpx.Timeout(deployment.timeout, connect=min(deployment.timeout, 30.0))
-        request = httpx.Request(
-            "POST",
-            url,
-            headers=headers,
-            content=self.body_for(exchange, ctx, deployment),
-            extensions={"timeout": timeout.as_dict()},
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=min(deployment.timeout, 30.0), sock_read=deployment.timeout
         )
-        response = await self.client.send(request, stream=True)
-        return response, credential
+        try:
+            response = await self._client().post(
+                url,
+                data=self.body_for(exchange, ctx, deployment),
+                headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers],
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _upstream_error(exc) from exc
+        return Upstream(response), credential
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()

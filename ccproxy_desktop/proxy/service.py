@@ -23,8 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from ..cache.key import request_key
 from ..ledger.records import TokenUsage
 from ..pipeline.context import Reject, RequestContext
@@ -40,7 +38,7 @@ from .errors import (
 )
 from .exchange import Exchange, exchange_of
 from .guard import STATUS_PATH, Receive, Scope, Send, send_body
-from .native import NativeForwarder, relayed_response_headers
+from .native import NativeForwarder, Upstream, UpstreamError, UpstreamTimeout, relayed_response_headers
 from .retry import Attempt, RetryPolicy, Step, parse_retry_after
 from .sse_check import MalformedStream
 from .stream_watch import JsonWatch, StreamWatch
@@ -413,52 +411,52 @@ class ProxyService:
     ) -> _Failed | None:
         try:
             response, credential = await self.forwarder.open(exchange, ctx, deployment, self.is_proxy_key)
-        except httpx.TimeoutException as exc:
+        except UpstreamTimeout as exc:
             return _Failed(error=_timeout(deployment, exc))
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             return _Failed(error=_unreachable(deployment, exc))
         if credential is not None and ctx.upstream_api_key == credential:
             provider = ctx.credential_provider or deployment.provider
             exchange.credential = (provider, credential)
         try:
-            if response.status_code >= 400:
+            if response.status >= 400:
                 return await self._provider_error(exchange, response)
-            content_type = response.headers.get("content-type", "")
+            content_type = response.header("content-type") or ""
             if content_type.startswith("text/event-stream"):
                 return await self._relay_stream(exchange, ctx, attempt, response, send)
             return await self._relay_whole(exchange, ctx, attempt, response, send)
         finally:
-            await response.aclose()
+            response.close()
 
-    async def _provider_error(self, exchange: Exchange, response: httpx.Response) -> _Failed:
+    async def _provider_error(self, exchange: Exchange, response: Upstream) -> _Failed:
         try:
-            body = await _read_bounded(response)
-        except httpx.HTTPError as exc:
+            body = await response.read(MAX_ERROR_BODY)
+        except UpstreamError as exc:
             assert exchange.deployment is not None
             return _Failed(error=_unreachable(exchange.deployment, exc))
         return _Failed(
-            status=response.status_code,
-            headers=relayed_response_headers(response.headers.raw),
+            status=response.status,
+            headers=relayed_response_headers(response.raw_headers),
             body=body,
-            retry_after=parse_retry_after(response.headers.get("retry-after")),
-            unauthorized=response.status_code == 401 and exchange.credential is not None,
+            retry_after=parse_retry_after(response.header("retry-after")),
+            unauthorized=response.status == 401 and exchange.credential is not None,
         )
 
     async def _relay_whole(
-        self, exchange: Exchange, ctx: RequestContext, attempt: Attempt, response: httpx.Response, send: Send
+        self, exchange: Exchange, ctx: RequestContext, attempt: Attempt, response: Upstream, send: Send
     ) -> _Failed | None:
         """A JSON answer: read whole (so a cut answer is still a clean, retryable error), then relayed."""
         assert exchange.deployment is not None
         try:
-            body = await response.aread()
-        except httpx.TimeoutException as exc:
+            body = await response.read()
+        except UpstreamTimeout as exc:
             return _Failed(error=_timeout(exchange.deployment, exc))
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             return _Failed(error=_unreachable(exchange.deployment, exc))
-        watch = JsonWatch(response.headers.get("content-encoding"))
+        watch = JsonWatch(response.header("content-encoding"))
         watch.feed(body)
         parsed = watch.parsed()
-        if parsed is None and not watch.unreadable and "json" in response.headers.get("content-type", "json"):
+        if parsed is None and not watch.unreadable and "json" in (response.header("content-type") or "json"):
             return _Failed(
                 error=ProxyError(
                     502, "the provider sent a malformed JSON answer", "api_error", "error:MalformedResponse"
@@ -466,45 +464,45 @@ class ProxyService:
             )
         exchange.first_byte()
         headers = [
-            *relayed_response_headers(response.headers.raw),
+            *relayed_response_headers(response.raw_headers),
             (REQUEST_ID_HEADER, exchange.request_id.encode()),
         ]
         attempt.committed = True
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         exchange.responded = True
         if ctx.call_type == "count_tokens":
             return None
         self._record(exchange, ctx, attempt, watch.token_usage(), "ok")
-        if isinstance(parsed, dict) and response.status_code == 200:
+        if isinstance(parsed, dict) and response.status == 200:
             await self._store_cached(exchange, ctx, False, body)
         return None
 
     async def _relay_stream(
-        self, exchange: Exchange, ctx: RequestContext, attempt: Attempt, response: httpx.Response, send: Send
+        self, exchange: Exchange, ctx: RequestContext, attempt: Attempt, response: Upstream, send: Send
     ) -> _Failed | None:
         """Server-sent events: each chunk checked (`StreamWatch`) and relayed as it arrives."""
         assert exchange.deployment is not None
         deployment = exchange.deployment
-        watch = StreamWatch(content_encoding=response.headers.get("content-encoding"))
-        chunks = response.aiter_raw()
+        watch = StreamWatch(content_encoding=response.header("content-encoding"))
+        chunks = response.chunks()
         keep: list[bytes] | None = [] if self.app.response_store is not None else None
         try:
             first = await _first_chunk(chunks)
             watch.feed(first)
         except MalformedStream as exc:
             return _Failed(error=ProxyError(500, str(exc), "api_error", "error:MalformedStream"))
-        except httpx.TimeoutException as exc:
+        except UpstreamTimeout as exc:
             return _Failed(error=_timeout(deployment, exc))
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             return _Failed(error=_unreachable(deployment, exc))
         headers = [
-            *relayed_response_headers(response.headers.raw),
+            *relayed_response_headers(response.raw_headers),
             (REQUEST_ID_HEADER, exchange.request_id.encode()),
         ]
         attempt.committed = True
         exchange.first_byte()
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
         exchange.responded = True
         outcome = "ok"
         ending = b""
@@ -524,12 +522,12 @@ class ProxyService:
             outcome = "error:ClientDisconnected"  # the upstream stream is closed: no more tokens billed
         except MalformedStream as exc:
             outcome, ending = "error:MalformedStream", stream_error_frame(str(exc))
-        except httpx.TimeoutException:
+        except UpstreamTimeout:
             outcome = "error:Timeout"
             ending = stream_error_frame(
                 f"the provider went silent for {deployment.timeout:.0f} s; send the request again"
             )
-        except httpx.HTTPError as exc:
+        except UpstreamError as exc:
             outcome = "error:APIConnectionError"
             ending = stream_error_frame(f"{STREAM_BROKEN} ({type(exc).__name__})")
         if outcome == "ok" and watch.error is not None:
@@ -776,17 +774,6 @@ def _cache_entry(raw: str | None) -> tuple[bool, bytes] | None:
     if not isinstance(entry, dict) or entry.get("v") != 2 or not isinstance(entry.get("body"), str):
         return None  # an entry of the LiteLLM-era cache: a miss
     return bool(entry.get("stream")), entry["body"].encode("utf-8")
-
-
-async def _read_bounded(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_raw():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_ERROR_BODY:
-            break
-    return b"".join(chunks)
 
 
 async def _first_chunk(chunks: AsyncIterator[bytes]) -> bytes:
