@@ -18,6 +18,7 @@ from . import (
     model_commands,
     proxy_commands,
     shell_commands,
+    statusline_commands,
     tray_command,
     usage_commands,
     user_commands,
@@ -100,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     ab_commands.add_parser(sub)
     user_commands.add_parser(sub)
+
+    p = sub.add_parser(
+        "statusline", help="Claude Code's status line: routed model, session cost, budget, 5h window"
+    )
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--install", action="store_true", help="set it in Claude Code's settings.json")
+    action.add_argument("--uninstall", action="store_true", help="take it out, restoring settings.json")
+    p.add_argument(
+        "--wrap", action="store_true", help="with --install: keep your own statusLine, append ours"
+    )
+    p.add_argument("--wrap-command", help="run this status line command too and append ours to its output")
+    p.set_defaults(func=statusline_commands.statusline)
 
     p = sub.add_parser("tray", help="the desktop tray app (no display: runs the proxy in the foreground)")
     p.set_defaults(func=tray_command.tray)

@@ -18,6 +18,7 @@ from ..pipeline.pipeline import build_pipeline
 from ..pipeline.tokens import TokenCounter
 from ..proxy.control import ProxyControl, StartFailed
 from ..proxy.keys import ensure_master_key, master_key, read_master_key
+from ..proxy.subscription import describe_window, latest_report
 from .usage_commands import health_report
 
 __all__ = ["install", "logs", "restart", "run", "start", "status", "stop", "validate"]
@@ -88,6 +89,7 @@ def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
         "uptime_seconds": round(state.uptime_seconds, 1) if state else None,
         "config_dir": str(paths.config_dir),
         "model_override": _override(paths),
+        "subscription": latest_report(paths.subscription_file),
     }
     if args.health:
         report["health"] = health_report(paths, state.started_at if state else None)
@@ -105,9 +107,20 @@ def status(paths: ConfigPaths, args: argparse.Namespace) -> int:
         )
     print(f"config: {paths.config_dir}")
     print(f"model: {report['model_override'] or 'auto (rules)'}")
+    _print_subscription(report["subscription"])
     if args.health:
         _print_health(report["health"], since_start=state is not None)
     return 0
+
+
+def _print_subscription(subscription: dict[str, Any] | None) -> None:
+    """The Claude subscription's windows as the provider last reported them ("5-hour window: 62% used...")."""
+    if not subscription:
+        return
+    for name, window in sorted(subscription["windows"].items(), key=lambda item: (len(item[0]), item[0])):
+        print(describe_window(name, window))
+    if subscription.get("overage_in_use"):
+        print(f"subscription: using extra usage (overage), status {subscription.get('status') or 'unknown'}")
 
 
 def _add_writer_state(health: dict[str, Any], control: ProxyControl, url: str, paths: ConfigPaths) -> None:

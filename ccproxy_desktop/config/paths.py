@@ -51,6 +51,11 @@ class ConfigPaths:
         return self.run_dir / "proxy.json"
 
     @property
+    def subscription_file(self) -> Path:
+        """The Claude subscription's limits as the provider's responses last reported them, per account."""
+        return self.run_dir / "subscription.json"
+
+    @property
     def effective_litellm_yaml(self) -> Path:
         return self.run_dir / "litellm.config.yaml"
 

@@ -40,6 +40,7 @@ from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
 from .retry import Attempt, RetryPolicy
 from .runtime_files import RuntimeFiles
+from .subscription import SubscriptionState
 from .translated import LiteLLMTranslator
 from .users import UserGate
 from .watcher import ConfigWatcher
@@ -195,6 +196,8 @@ class ProxyApp:
         self.records = BoundedStore()
         self.response_store = self._open_response_store()
         self.runtime_files = RuntimeFiles(paths)
+        # Claude subscription limits from the provider's `anthropic-ratelimit-unified-*` headers (issue 12).
+        self.subscription = SubscriptionState(paths.subscription_file)
         self.started = time.time()
         self._watcher: ConfigWatcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -291,6 +294,7 @@ class ProxyApp:
         if self._refresher is not None:
             self._refresher.cancel()
         self.accounting.close()
+        self.subscription.close()
         if self.response_store is not None:
             self.response_store.close()
 

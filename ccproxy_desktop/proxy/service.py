@@ -418,6 +418,7 @@ class ProxyService:
         if credential is not None and ctx.upstream_api_key == credential:
             provider = ctx.credential_provider or deployment.provider
             exchange.credential = (provider, credential)
+        self.app.subscription.observe(ctx, response.raw_headers)  # subscription limits (issue 12)
         try:
             if response.status >= 400:
                 return await self._provider_error(exchange, response)

@@ -102,6 +102,7 @@ def test_lifecycle_start_status_logs_run_restart_stop(tmp_path: Path, provider: 
         assert isinstance(status["pid"], int) and status["uptime_seconds"] >= 0
         assert status["config_dir"] == str(config_dir)
         assert status["model_override"] is None
+        assert status["subscription"] is None  # no Claude subscription limits reported yet
         assert ccproxy(config_dir, "start", "--detach").returncode == 1  # already running
 
         key = (config_dir / "master.key").read_text().strip()

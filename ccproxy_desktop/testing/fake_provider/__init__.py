@@ -22,12 +22,15 @@ attached before the first byte goes out, so it is there as soon as a client has 
 
 Anthropic-format answers (`/v1/messages`, `/v1/messages/count_tokens`), errors included, carry
 `request-id: req_fake_<n>` (n counts requests from 1 per server; `RecordedRequest.request_id`) and
-`anthropic-ratelimit-requests-*` / `-tokens-*` headers like the real API's.
+`anthropic-ratelimit-requests-*` / `-tokens-*` headers like the real API's. A Claude subscription's limits
+(`anthropic-ratelimit-unified-*`) are sent when asked:
+`Behaviour(headers=unified_ratelimit_headers({"5h": 0.62, "7d": 0.3}))`.
 
 In another process: `python -m ccproxy_desktop.testing.fake_provider --port N`, controlled with
 `FakeProviderClient(base_url)` or the `/_fake/requests` and `/_fake/scenario` endpoints.
 """
 
+from .anthropic_format import unified_ratelimit_headers
 from .client import FakeProviderClient
 from .provider import FakeProvider
 from .recording import DEFAULT_MAX_RECORDED, RecordedRequest, RecordedResponse, RequestLog
@@ -59,4 +62,5 @@ __all__ = [
     "Scenario",
     "ScenarioUpdate",
     "UsageOverride",
+    "unified_ratelimit_headers",
 ]

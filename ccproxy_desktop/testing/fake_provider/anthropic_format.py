@@ -30,6 +30,7 @@ __all__ = [
     "parse_messages_request",
     "response_headers",
     "sse_frame",
+    "unified_ratelimit_headers",
 ]
 
 PROMPT_FIELDS = ("system", "messages", "tools")
@@ -210,3 +211,46 @@ def response_headers(request_id: str, status: int) -> dict[str, str]:
         "anthropic-ratelimit-tokens-remaining": "0" if limited else str(RATE_LIMIT_TOKENS),
         "anthropic-ratelimit-tokens-reset": reset,
     }
+
+
+# The windows of a Claude subscription: length in seconds and the name of its claim.
+UNIFIED_WINDOWS: Mapping[str, tuple[int, str]] = {
+    "5h": (5 * 3600, "five_hour"),
+    "7d": (7 * 86400, "seven_day"),
+    "7d_sonnet": (7 * 86400, "seven_day_sonnet"),
+    "7d_opus": (7 * 86400, "seven_day_opus"),
+}
+UNIFIED_WARNING_THRESHOLD = 0.75
+
+
+def unified_ratelimit_headers(
+    used: Mapping[str, float], now: float | None = None, overage_status: str = "rejected"
+) -> dict[str, str]:
+    """The `anthropic-ratelimit-unified-*` headers Anthropic sends to a Claude subscription (OAuth) request,
+    for `used` fractions per window (`{"5h": 0.62, "7d": 0.3}`), for `Behaviour(headers=...)`: per window
+    `-utilization`, `-reset` (unix seconds: the next whole hour of the window's end) and `-status` (allowed,
+    allowed_warning from 0.75 with `-surpassed-threshold`, rejected from 1.0), and the overall `-status`,
+    `-reset` and `-representative-claim` of the most used window (see docs/research/subscription-limits.md)."""
+    if not used:
+        return {}
+    now = time.time() if now is None else now
+    prefix = "anthropic-ratelimit-unified-"
+    headers: dict[str, str] = {}
+    resets: dict[str, int] = {}
+    for name, fraction in used.items():
+        seconds, _ = UNIFIED_WINDOWS.get(name, (7 * 86400, name))
+        resets[name] = int((now + seconds) // 3600 * 3600 + 3600)
+        status = "rejected" if fraction >= 1 else "allowed"
+        if 1 > fraction >= UNIFIED_WARNING_THRESHOLD:
+            status = "allowed_warning"
+            headers[f"{prefix}{name}-surpassed-threshold"] = str(UNIFIED_WARNING_THRESHOLD)
+        headers[f"{prefix}{name}-utilization"] = f"{fraction:g}"
+        headers[f"{prefix}{name}-reset"] = str(resets[name])
+        headers[f"{prefix}{name}-status"] = status
+    worst = max(used, key=lambda name: used[name])
+    headers[f"{prefix}status"] = headers[f"{prefix}{worst}-status"]
+    headers[f"{prefix}reset"] = str(resets[worst])
+    headers[f"{prefix}representative-claim"] = UNIFIED_WINDOWS.get(worst, (0, worst))[1]
+    headers[f"{prefix}overage-status"] = overage_status
+    headers[f"{prefix}fallback-percentage"] = "0.5"
+    return headers
