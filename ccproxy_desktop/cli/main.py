@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger")
     p.add_argument("--period", choices=["today", "week", "month", "all"], default="today")
-    p.add_argument("--by", choices=["model", "rule", "user", "session"], help="group the totals")
+    p.add_argument(
+        "--by", choices=["model", "rule", "user", "session", "project", "agent"], help="group the totals"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--chart", metavar="FILE.png", help="also draw spend per day, stacked by model")
     p.set_defaults(func=usage_commands.usage)

@@ -9,8 +9,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from ..auth.claude_import import claude_credentials_path
 from ..config.loader import ConfigInvalid, install_defaults, load_settings
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
@@ -207,16 +210,53 @@ def logs(paths: ConfigPaths, args: argparse.Namespace) -> int:
 BACKGROUND_MODEL = "claude-haiku-4-5-20251001"
 
 
-def child_environment(url: str, key: str, base: dict[str, str]) -> dict[str, str]:
-    """The environment `ccproxy run` gives its child: every SDK pointed at the proxy with the proxy key."""
+def claude_logged_in(home: Path, env: Mapping[str, str]) -> bool:
+    """Whether Claude Code would use a Claude login (Pro/Max) rather than an API key: no key in the
+    environment, and a login it keeps (`CLAUDE_CODE_OAUTH_TOKEN`, its credentials file, or the account its
+    settings name). Nothing secret is read: only whether these exist."""
+    if env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN"):
+        return False
+    if env.get("CLAUDE_CODE_OAUTH_TOKEN"):
+        return True
+    if claude_credentials_path(home, env).exists():
+        return True
+    config_dir = env.get("CLAUDE_CONFIG_DIR")
+    settings = Path(config_dir) / ".claude.json" if config_dir else home / ".claude.json"
+    try:
+        return "oauthAccount" in json.loads(settings.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def project_of(folder: Path) -> str:
+    """The project a working folder belongs to: its git top-level folder's name, else the folder's own."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate.name
+    return folder.name
+
+
+def child_environment(
+    url: str, key: str, base: dict[str, str], login: bool = False, project: str | None = None
+) -> dict[str, str]:
+    """The environment `ccproxy run` gives its child: every SDK pointed at the proxy with the proxy key.
+
+    With `login` (Claude Code is logged in to a Claude subscription) `ANTHROPIC_API_KEY` is not set: Claude
+    Code keeps its own login, which the proxy passes through to Anthropic untouched. Either way Claude Code
+    proves it may use the proxy with our `x-ccproxy-key` header, sent through `ANTHROPIC_CUSTOM_HEADERS`,
+    with `x-ccproxy-project: <project>` (unless the shell integration already set one) for the ledger."""
     env = dict(base)
     env.pop("ANTHROPIC_AUTH_TOKEN", None)
     env.setdefault("ANTHROPIC_DEFAULT_HAIKU_MODEL", BACKGROUND_MODEL)
     env.setdefault("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1")  # /model lists the proxy's routes
+    custom = [h for h in env.get("ANTHROPIC_CUSTOM_HEADERS", "").splitlines() if h.strip()]
+    custom = [h for h in custom if not h.lower().startswith("x-ccproxy-key:")] + [f"x-ccproxy-key: {key}"]
+    if project and not any(h.lower().startswith("x-ccproxy-project:") for h in custom):
+        custom.append(f"x-ccproxy-project: {project}")
     env.update(
         {
             "ANTHROPIC_BASE_URL": url,
-            "ANTHROPIC_API_KEY": key,
+            "ANTHROPIC_CUSTOM_HEADERS": "\n".join(custom),
             "OPENAI_BASE_URL": f"{url}/v1",
             "OPENAI_API_BASE": f"{url}/v1",
             "OPENAI_API_KEY": key,
@@ -225,6 +265,10 @@ def child_environment(url: str, key: str, base: dict[str, str]) -> dict[str, str
             "LITELLM_PROXY_API_KEY": key,
         }
     )
+    if login:
+        env.pop("ANTHROPIC_API_KEY", None)
+    else:
+        env["ANTHROPIC_API_KEY"] = key
     return env
 
 
@@ -252,7 +296,8 @@ def run(paths: ConfigPaths, args: argparse.Namespace) -> int:
     if executable is None:
         _err(f"command not found: {command[0]}")
         return 127
-    env = child_environment(state.url, key, dict(os.environ))
+    login = claude_logged_in(Path.home(), os.environ)
+    env = child_environment(state.url, key, dict(os.environ), login=login, project=project_of(Path.cwd()))
     try:
         return subprocess.call([executable, *command[1:]], env=env)
     except KeyboardInterrupt:

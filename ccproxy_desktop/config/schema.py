@@ -141,6 +141,7 @@ class BudgetSpec(_Frozen):
     period: Literal["day", "week", "month", "total"] = "day"
     model: str | None = None
     user: str | None = None
+    project: str | None = None  # the `x-ccproxy-project` header's value (e.g. a git repository's name)
     alert_at: tuple[float, ...] = (0.75, 0.9, 1.0)
     block: bool = False
 
@@ -252,6 +253,9 @@ class CCProxySection(_Frozen):
     retry_multiplier: float = Field(default=2.0, ge=1)
     retry_fallback_model: str | None = None
     retry_defer_to_claude_code: bool = True
+    # Hosts of Anthropic's own API: only a deployment there receives a client's own Claude credential
+    # (a subscription login passed through untouched); every other provider gets its configured key.
+    claude_credential_hosts: tuple[str, ...] = ("api.anthropic.com",)
     budgets: tuple[BudgetSpec, ...] = ()
     alert_callbacks: tuple[str, ...] = ()
     pricing: dict[str, PriceSpec] = Field(default_factory=dict)

@@ -145,7 +145,9 @@ class LedgerPoller:
         self._ledger_stamp = None  # budgets may have changed: query again
         changes["models"] = switchable_models(settings)
         changes["scoped_budgets"] = frozenset(
-            b.name for b in settings.ccproxy.budgets if b.model is not None or b.user is not None
+            b.name
+            for b in settings.ccproxy.budgets
+            if b.model is not None or b.user is not None or b.project is not None
         )
         changes["response_cache"] = settings.ccproxy.cache.enabled
 

@@ -69,7 +69,8 @@ _PID_ERE: Final = '"pid"[[:space:]]*:[[:space:]]*([1-9][0-9]{0,8})([^0-9]|$)'
 
 _HEADER: Final = (
     "# claude: Claude Code through the ccproxy proxy while it runs (`ccproxy run claude`),\n"
-    "# straight to the provider when it does not.\n"
+    "# straight to the provider when it does not. Through the proxy, its requests name the project (the git\n"
+    "# top-level folder's name, else the current folder's) in an x-ccproxy-project header, for `ccproxy usage`.\n"
 )
 
 # bash and zsh differ only in the regex syntax and options; `function claude` (not `claude()`) because an
@@ -86,7 +87,16 @@ function claude {
         _ccproxy_pid=@MATCH@
     fi
     if [ -n "$_ccproxy_pid" ] && kill -0 "$_ccproxy_pid" 2>/dev/null; then
-        @CCPROXY@ run claude "$@"
+        local _ccproxy_project _ccproxy_headers
+        _ccproxy_project=$(command git rev-parse --show-toplevel 2>/dev/null) || _ccproxy_project=""
+        _ccproxy_project=${_ccproxy_project:-$PWD}
+        _ccproxy_project=${_ccproxy_project##*/}
+        _ccproxy_project=${_ccproxy_project//[$'\\r\\n']/}
+        _ccproxy_headers="x-ccproxy-project: $_ccproxy_project"
+        if [ -n "${ANTHROPIC_CUSTOM_HEADERS-}" ]; then
+            _ccproxy_headers="$_ccproxy_headers"$'\\n'"$ANTHROPIC_CUSTOM_HEADERS"
+        fi
+        ANTHROPIC_CUSTOM_HEADERS=$_ccproxy_headers @CCPROXY@ run claude "$@"
     else
         command claude "$@"
     fi
@@ -101,7 +111,14 @@ function claude --description 'Claude Code, through ccproxy while the proxy runs
         set _ccproxy_pid $_ccproxy_match[2]
     end
     if test -n "$_ccproxy_pid"; and command kill -0 $_ccproxy_pid 2>/dev/null
-        @CCPROXY@ run claude $argv
+        set -l _ccproxy_project (command git rev-parse --show-toplevel 2>/dev/null | string join '')
+        test -n "$_ccproxy_project"; or set _ccproxy_project $PWD
+        set _ccproxy_project (string replace -r '.*/' '' -- $_ccproxy_project | string replace -a \\r '')
+        set -l _ccproxy_headers "x-ccproxy-project: $_ccproxy_project"
+        if test -n "$ANTHROPIC_CUSTOM_HEADERS"
+            set _ccproxy_headers "$_ccproxy_headers"\\n"$ANTHROPIC_CUSTOM_HEADERS"
+        end
+        ANTHROPIC_CUSTOM_HEADERS=$_ccproxy_headers @CCPROXY@ run claude $argv
     else
         command claude $argv
     end

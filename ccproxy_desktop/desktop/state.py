@@ -61,7 +61,7 @@ class AppState:
     model_choice: ModelChoice | None = None  # None: automatic routing (rules)
     shell_integration: bool = False
     launch_at_login: bool = False
-    scoped_budgets: frozenset[str] = frozenset()  # budgets limited to one model or user
+    scoped_budgets: frozenset[str] = frozenset()  # budgets limited to one model, user or project
     response_cache: bool = False  # `ccproxy.cache.enabled`: the menu offers "Clear response cache"
     provider_problem: str | None = None  # why requests are failing at the provider (health degraded), or None
 

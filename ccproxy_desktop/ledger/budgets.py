@@ -113,9 +113,14 @@ def period_window(period: Period, now: datetime) -> PeriodWindow:
     raise ValueError(f"unknown budget period {period!r}")
 
 
-def applies(budget: BudgetSpec, model: str, user: str | None) -> bool:
-    """Whether a request for `model` by `user` is in the budget's scope (an unset scope matches everything)."""
-    return (budget.model is None or budget.model == model) and (budget.user is None or budget.user == user)
+def applies(budget: BudgetSpec, model: str, user: str | None, project: str | None = None) -> bool:
+    """Whether a request for `model` by `user` in `project` is in the budget's scope (an unset scope matches
+    everything)."""
+    return (
+        (budget.model is None or budget.model == model)
+        and (budget.user is None or budget.user == user)
+        and (budget.project is None or budget.project == project)
+    )
 
 
 def _money(usd: float, currency: str = "$") -> str:
@@ -291,7 +296,8 @@ class BudgetTracker:
         return tuple(state.spec for state in self._states)
 
     def add(self, record: RequestRecord) -> list[AlertDue]:
-        """Add the record's cost to every budget in its scope (its routed or requested model, its user) and return
+        """Add the record's cost to every budget in its scope (its routed or requested model, its user, its
+        project) and return
         the thresholds now reached that were not sent yet; they count as sent from here on. Unknown cost: nothing."""
         usd = record.cost_usd
         if usd is None:
@@ -303,8 +309,8 @@ class BudgetTracker:
             for state in self._states:
                 spec = state.spec
                 if not (
-                    applies(spec, record.routed_model, record.user)
-                    or applies(spec, record.requested_model, record.user)
+                    applies(spec, record.routed_model, record.user, record.project)
+                    or applies(spec, record.requested_model, record.user, record.project)
                 ):
                     continue
                 if not state.current(now_ts):
@@ -371,16 +377,19 @@ class BudgetTracker:
                 if usd > 0:
                     state.sample(now_ts - 1, usd)
 
-    def blocking(self, model: str, user: str | None) -> BudgetStatus | None:
-        """The first `block: true` budget in scope of `model`/`user` that has reached its limit, else None."""
+    def blocking(self, model: str, user: str | None, project: str | None = None) -> BudgetStatus | None:
+        """The first `block: true` budget in scope of `model`/`user`/`project` that has reached its limit, else
+        None."""
         if not self._blockers:
             return None
         now = self._now()
         now_ts = now.timestamp()
         for state in self._blockers:
             spec = state.spec
-            if (spec.model is not None and spec.model != model) or (
-                spec.user is not None and spec.user != user
+            if (
+                (spec.model is not None and spec.model != model)
+                or (spec.user is not None and spec.user != user)
+                or (spec.project is not None and spec.project != project)
             ):
                 continue
             if not state.current(now_ts):

@@ -38,16 +38,18 @@ __all__ = [
     "usage",
 ]
 
-GroupBy = Literal["model", "rule", "user", "session"]
+GroupBy = Literal["model", "rule", "user", "session", "project", "agent"]
 
 NO_KEY = "(none)"
-"""The group key of requests without a user or session."""
+"""The group key of requests without a user, session, project or agent (agent: rows older than schema 3)."""
 
 _GROUP_COLUMNS: dict[GroupBy, str] = {
     "model": "routed_model",
     "rule": "label",
     "user": f"coalesce(user, '{NO_KEY}')",
     "session": f"coalesce(session_id, '{NO_KEY}')",
+    "project": f"coalesce(project, '{NO_KEY}')",
+    "agent": f"coalesce(agent, '{NO_KEY}')",
 }
 
 _MAX_CHART_DAYS = 3660
@@ -105,6 +107,7 @@ def spend(
     *,
     model: str | None = None,
     user: str | None = None,
+    project: str | None = None,
 ) -> float:
     """The sum of known costs in the window; `model` matches the routed or the requested model name."""
     where, window = _window(since, until)
@@ -116,6 +119,9 @@ def spend(
     if user is not None:
         sql += " AND user = ?"
         params.append(user)
+    if project is not None:
+        sql += " AND project = ?"
+        params.append(project)
     return float(conn.execute(sql, params).fetchone()[0])
 
 
@@ -133,10 +139,10 @@ def usage(
     until: float | None = None,
     group_by: GroupBy | None = None,
 ) -> UsageReport:
-    """Requests, tokens and cost in the window, in total and per model, rule, user or session.
+    """Requests, tokens and cost in the window, in total and per model, rule, user, session, project or agent.
 
-    The total is the sum of the groups (one query, so they always agree); requests without a user or
-    session are grouped under `NO_KEY`.
+    The total is the sum of the groups (one query, so they always agree); requests without a user, session,
+    project or agent are grouped under `NO_KEY`.
     """
     where, window = _window(since, until)
     if group_by is None:

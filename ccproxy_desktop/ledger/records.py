@@ -50,6 +50,8 @@ class RequestRecord:
     retried: int = 0  # how many retries it took
     fallback: bool = False
     variant: str | None = None  # A/B test variant
+    project: str | None = None  # the client's project (`x-ccproxy-project`)
+    agent: str | None = None  # "main" or the Claude Code subagent; None in rows older than schema 3
 
     @property
     def ok(self) -> bool:

@@ -85,7 +85,17 @@ _V2: Migration = (
     "CREATE INDEX admissions_user_ts ON admissions (user, ts)",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2)
+_V3: Migration = (
+    # Costs per project and per agent. Rows written before have NULL in both (reported as "(none)").
+    "ALTER TABLE requests ADD COLUMN project TEXT",
+    "ALTER TABLE requests ADD COLUMN agent TEXT",
+    # A project-scoped budget's spend is re-read every 2 s; `requests_ts` doesn't cover `project`, so without
+    # this the month's rows are looked up one by one (53 ms for 50,000 rows of a month, 300,000 in all); with
+    # it an index-only read (0.1 ms). Costs about 1 us per insert (measured: 20,000 rows 84 -> 100 ms).
+    "CREATE INDEX requests_project_ts ON requests (project, ts, cost_usd)",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 """Step i takes the schema from version i to i + 1 (`PRAGMA user_version`; 0 is an empty file). Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -95,9 +105,9 @@ logger = logging.getLogger(__name__)
 _REQUEST_COLUMNS = (
     "request_id, ts, label, requested_model, routed_model, provider_model, input_tokens, output_tokens, "
     "cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cost_usd, latency_ms, ttfb_ms, outcome, "
-    "stream, session_id, user, cached, retried, fallback, variant"
+    "stream, session_id, user, cached, retried, fallback, variant, project, agent"
 )
-INSERT_REQUEST = f"INSERT OR IGNORE INTO requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 22)})"
+INSERT_REQUEST = f"INSERT OR IGNORE INTO requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 24)})"
 """Inserts one `request_row`; a request_id already stored is left alone, so a retried write never counts twice."""
 
 
@@ -143,6 +153,8 @@ def request_row(rec: RequestRecord) -> tuple[object, ...]:
         rec.retried,
         int(rec.fallback),
         rec.variant,
+        rec.project,
+        rec.agent,
     )
 
 

@@ -234,12 +234,18 @@ class Ledger:
     # -- queries (any thread) -------------------------------------------------------------------------
 
     def spend(
-        self, since: float, until: float | None = None, *, model: str | None = None, user: str | None = None
+        self,
+        since: float,
+        until: float | None = None,
+        *,
+        model: str | None = None,
+        user: str | None = None,
+        project: str | None = None,
     ) -> float:
         """Known cost in USD of the requests with `since <= ts < until`, optionally of one model (routed or
-        requested) and/or one user."""
+        requested), one user and/or one project."""
         with self._connection() as conn:
-            return queries.spend(conn, since, until, model=model, user=user)
+            return queries.spend(conn, since, until, model=model, user=user, project=project)
 
     def unknown_cost_models(self, since: float) -> list[str]:
         """Routed models of requests since `since` that have no known cost."""

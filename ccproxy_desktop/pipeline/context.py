@@ -23,6 +23,8 @@ class RequestContext:
     A/B test chose it) by the router, the `upstream_*`, `credential_provider` and `oauth_provider` fields
     by the credential and header hooks. `notes` belongs to custom hooks (to pass facts between their own
     hooks); nothing built in reads or writes it.
+    `project` (our `x-ccproxy-project` header) and `agent` (`"main"`, or the Claude Code subagent's type or id
+    from its `x-claude-code-agent-*` headers) are set by the proxy from the headers, for the ledger.
     `forced_model` is set by the proxy on a fallback attempt (`retry_fallback_model`): the router sends the
     request there whatever the rules (or an A/B test) say.
     """
@@ -41,6 +43,8 @@ class RequestContext:
 
     session_id: str | None = None
     user: str | None = None
+    project: str | None = None  # the client's project (`x-ccproxy-project`), for costs per project
+    agent: str | None = None  # "main" or the subagent (`x-claude-code-agent-type`, else `-agent-id`)
     label: str | None = None
     forced_model: str | None = None
     routed_model: str | None = None

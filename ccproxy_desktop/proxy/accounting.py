@@ -142,8 +142,8 @@ class Accounting:
     def record(self, record: RequestRecord) -> None:
         self.ledger.record(record)
 
-    def over_budget(self, model: str, user: str | None) -> BudgetStatus | None:
-        return self.tracker.blocking(model, user)
+    def over_budget(self, model: str, user: str | None, project: str | None = None) -> BudgetStatus | None:
+        return self.tracker.blocking(model, user, project)
 
     # -- writer thread ---------------------------------------------------------------------------------
 
@@ -182,7 +182,7 @@ class Accounting:
             window = period_window(budget.period, now)
             until = window.end.timestamp() if window.end else None
             spent[budget.name] = self.ledger.spend(
-                window.start.timestamp(), until, model=budget.model, user=budget.user
+                window.start.timestamp(), until, model=budget.model, user=budget.user, project=budget.project
             )
             sent[budget.name] = self.ledger.alerts_sent(budget.name, window.key)
         self.tracker.seed(spent, sent)

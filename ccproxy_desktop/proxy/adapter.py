@@ -8,7 +8,14 @@ from typing import Any
 
 from ..pipeline.context import Reject, RequestContext
 
-__all__ = ["apply_to_litellm", "context_from_litellm", "validate_anthropic_request"]
+__all__ = [
+    "PROJECT_HEADER",
+    "agent_of",
+    "apply_to_litellm",
+    "context_from_litellm",
+    "project_of",
+    "validate_anthropic_request",
+]
 
 ANTHROPIC_CALL_TYPES = frozenset({"anthropic_messages"})
 OPENAI_CALL_TYPES = frozenset(
@@ -145,6 +152,7 @@ def context_from_litellm(data: Mapping[str, Any], call_type: str) -> RequestCont
     else:
         system, messages, thinking = _openai_parts(data)
     max_tokens = data.get("max_tokens")
+    headers = _headers(data)
     return RequestContext(
         request_id=str(data.get("litellm_call_id") or ""),
         call_type=call_type,
@@ -156,8 +164,40 @@ def context_from_litellm(data: Mapping[str, Any], call_type: str) -> RequestCont
         stream=data.get("stream") is True,
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
-        headers=_headers(data),
+        headers=headers,
+        project=project_of(headers),
+        agent=agent_of(headers),
     )
+
+
+PROJECT_HEADER = "x-ccproxy-project"
+_MAX_LABEL = 100
+
+
+def project_of(headers: Mapping[str, str]) -> str | None:
+    """The project a request belongs to: our own `x-ccproxy-project` header (sent by `ccproxy run` and the
+    shell integration through `ANTHROPIC_CUSTOM_HEADERS`), trimmed; None when absent or blank."""
+    return _label(headers.get(PROJECT_HEADER))
+
+
+def agent_of(headers: Mapping[str, str]) -> str:
+    """Which Claude Code agent sent a request: `main` for the main thread (no agent header), else the
+    subagent's type (`x-claude-code-agent-type`, sent with gateway hint headers on, e.g. `Explore`) when
+    present, else its id (`x-claude-code-agent-id`, `a<16 hex>`)."""
+    for name in ("x-claude-code-agent-type", "x-claude-code-agent-id"):
+        value = _label(headers.get(name))
+        if value is not None:
+            return value
+    return "main"
+
+
+def _label(value: str | None) -> str | None:
+    """A header value fit for a ledger key: stripped of whitespace and control characters, at most 100
+    characters; None when nothing is left."""
+    if value is None:
+        return None
+    text = "".join(ch for ch in value if ch.isprintable()).strip()[:_MAX_LABEL].strip()
+    return text or None
 
 
 def apply_to_litellm(ctx: RequestContext, data: dict[str, Any]) -> None:

@@ -89,6 +89,8 @@ class RouteRecord:
     started: float
     attempt: Attempt | None = None
     variant: str | None = None  # "<A/B test>:<model_name>"
+    project: str | None = None
+    agent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ class ProxyApp:
                 default_timeout=float(timeout)
                 if isinstance(timeout, (int, float)) and timeout > 0
                 else 600.0,
+                credential_hosts=settings.ccproxy.claude_credential_hosts,
             ),
             retry_policy=RetryPolicy.from_settings(settings.ccproxy),
             translator=LiteLLMTranslator(settings),
@@ -451,7 +454,7 @@ class ProxyApp:
         ctx.user = user or ctx.user  # the key names the user; a hook can't make it someone else
         if counting:
             return
-        over = self.accounting.over_budget(ctx.target_model, ctx.user)
+        over = self.accounting.over_budget(ctx.target_model, ctx.user, ctx.project)
         if over is not None:
             self.record_refusal(ctx, "refused")
             raise budget_reject(over)
@@ -528,6 +531,8 @@ class ProxyApp:
             retried=route.attempt.retries if route.attempt else 0,
             fallback=bool(route.attempt and route.attempt.fallback_model),
             variant=route.variant,
+            project=route.project,
+            agent=route.agent,
         )
         self.accounting.record(record)
         return record
@@ -548,6 +553,8 @@ class ProxyApp:
                 stream=ctx.stream,
                 session_id=ctx.session_id,
                 user=ctx.user,
+                project=ctx.project,
+                agent=ctx.agent,
             )
         )
 
@@ -565,6 +572,8 @@ def route_record(ctx: RequestContext, attempt: Attempt | None, started: float) -
         started=started,
         attempt=attempt,
         variant=ctx.variant,
+        project=ctx.project,
+        agent=ctx.agent,
     )
 
 

@@ -23,11 +23,13 @@ def budget_statuses(settings: Settings, ledger: Ledger, now: Callable[[], dateti
         window = period_window(budget.period, moment)
         until = window.end.timestamp() if window.end else None
         spent[budget.name] = ledger.spend(
-            window.start.timestamp(), until, model=budget.model, user=budget.user
+            window.start.timestamp(), until, model=budget.model, user=budget.user, project=budget.project
         )
         sent[budget.name] = ledger.alerts_sent(budget.name, window.key)
         hour_ago = max(window.start.timestamp(), moment.timestamp() - RATE_WINDOW_SECONDS)
-        recent[budget.name] = ledger.spend(hour_ago, until, model=budget.model, user=budget.user)
+        recent[budget.name] = ledger.spend(
+            hour_ago, until, model=budget.model, user=budget.user, project=budget.project
+        )
     tracker.seed(spent, sent)
     tracker.seed_recent(recent)
     return tracker.statuses()

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config.schema import ModelEntry
 
@@ -62,6 +63,7 @@ class Deployment:
     api_key: str | None = field(default=None, repr=False)
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT_S
+    takes_client_credentials: bool = False  # Anthropic's own API: a client's own Claude login may go there
 
     @property
     def ledger_model(self) -> str:
@@ -90,8 +92,10 @@ class Deployments:
         entries: Sequence[ModelEntry],
         environ: Mapping[str, str] | None = None,
         default_timeout: float = DEFAULT_TIMEOUT_S,
+        credential_hosts: Sequence[str] = ("api.anthropic.com",),
     ) -> None:
         self._entries = tuple(entries)
+        self._credential_hosts = frozenset(h.lower() for h in credential_hosts)
         self._environ = os.environ if environ is None else environ
         self._timeout = default_timeout
         self._exact: dict[str, list[ModelEntry]] = {}
@@ -143,6 +147,7 @@ class Deployments:
             api_key = self._environ.get("ANTHROPIC_API_KEY") or None
         headers = params.get("extra_headers")
         timeout = params.get("stream_timeout") or params.get("timeout") or self._timeout
+        host = (urlsplit(api_base).hostname or "").lower() if api_base else ""
         return Deployment(
             model_name=name,
             provider=provider,
@@ -152,4 +157,5 @@ class Deployments:
             api_key=api_key,
             extra_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
             timeout=float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else self._timeout,
+            takes_client_credentials=native and host in self._credential_hosts,
         )

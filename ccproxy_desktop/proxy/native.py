@@ -104,6 +104,11 @@ _OURS = frozenset({b"x-ccproxy-key", b"x-ccproxy-project"})
 _CREDENTIALS = (b"x-api-key", b"authorization")
 
 
+def _secret(name: bytes, value: bytes) -> str:
+    text = value.decode("latin-1")
+    return text[7:].strip() if name == b"authorization" and text.lower().startswith("bearer ") else text
+
+
 def _beta_items(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -115,22 +120,27 @@ def upstream_headers(
     is_proxy_key: Callable[[str], bool],
 ) -> tuple[list[tuple[bytes, bytes]], str | None]:
     """The headers to send the provider, and the credential the proxy put in them (None: the client's own
-    went through, or none). A client credential that is one of the proxy's keys never leaves."""
+    went through, or none).
+
+    Credentials, in order: one a hook decided (`forward_oauth`, `forward_apikey`); else, for a deployment on
+    Anthropic's own API (`takes_client_credentials`), the client's own credential (a Claude Code login's
+    `Authorization: Bearer`, or its own API key) passed through untouched; else the deployment's key. A
+    client credential that is one of the proxy's keys never leaves, and a client's own credential never goes
+    to any other provider."""
     decided: Mapping[str, str] = ctx.upstream_headers
     overrides = {k.lower().encode("latin-1"): v for k, v in {**deployment.extra_headers, **decided}.items()}
-    injected = ctx.upstream_api_key or (None if "authorization" in decided else deployment.api_key)
+    own = any(
+        key.lower() in _CREDENTIALS and not is_proxy_key(_secret(key.lower(), value)) for key, value in client
+    )
+    passing = own and deployment.takes_client_credentials and not ctx.upstream_api_key
+    injected = ctx.upstream_api_key or (None if "authorization" in decided or passing else deployment.api_key)
     out: list[tuple[bytes, bytes]] = []
     for key, value in client:
         name = key.lower()
         if name in HOP_BY_HOP or name in _RECOMPUTED or name in _OURS:
             continue
-        if name in _CREDENTIALS:
-            text = value.decode("latin-1")
-            secret = (
-                text[7:].strip() if name == b"authorization" and text.lower().startswith("bearer ") else text
-            )
-            if is_proxy_key(secret) or injected is not None or name in overrides:
-                continue
+        if name in _CREDENTIALS and (not passing or is_proxy_key(_secret(name, value)) or name in overrides):
+            continue
         if name == b"accept-encoding":
             value = _decodable(value)  # the proxy reads a copy of the answer (usage): encodings it can decode
         if name == b"anthropic-beta" and name in overrides:

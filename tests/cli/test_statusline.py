@@ -22,7 +22,7 @@ from ccproxy_desktop.cli.statusline_commands import render
 from ccproxy_desktop.ledger.records import RequestRecord, TokenUsage
 from ccproxy_desktop.ledger.store import Ledger
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "claude_code" / "statusline_input.json"
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "statusline" / "statusline_input.json"
 INPUT = FIXTURE.read_bytes()
 SESSION = json.loads(INPUT)["session_id"]
 REPO = Path(__file__).parent.parent.parent

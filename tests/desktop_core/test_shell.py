@@ -428,3 +428,51 @@ def test_unbalanced_markers_are_refused_and_the_file_is_untouched(sandbox: Sandb
     assert sandbox.rc.read_bytes() == content.encode()
     assert sandbox.rc.stat().st_mtime_ns == before
     assert [p.name for p in sandbox.rc.parent.iterdir()] == [sandbox.rc.name]
+
+
+# --- the project header ----------------------------------------------------------------------------------
+
+HEADERS_FAKE = """#!/bin/sh
+printf '%s' "$ANTHROPIC_CUSTOM_HEADERS" > "$CCPROXY_TEST_CALLS/headers"
+exit 4
+"""
+
+
+def headers_in(sandbox: Sandbox, cwd: Path, **extra_env: str) -> str:
+    """What `ccproxy run` got in ANTHROPIC_CUSTOM_HEADERS when `claude` ran in `cwd` with a running proxy."""
+    sandbox.ccproxy.write_text(HEADERS_FAKE)
+    paths = ConfigPaths(sandbox.home / ".ccproxy")
+    install_defaults(paths)
+    write_state(paths, load_settings(paths))
+    done = subprocess.run(
+        (*CALL_CLAUDE[sandbox.shell], "x"),
+        env=sandbox.env({"PWD": str(cwd), **extra_env}),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 4, done.stderr
+    return (sandbox.calls / "headers").read_text()
+
+
+def test_through_the_proxy_claude_names_the_git_top_level_folder_as_the_project(
+    installed: Sandbox, tmp_path: Path
+) -> None:
+    repo = tmp_path / "my project"
+    (repo / "src" / "deep").mkdir(parents=True)
+    subprocess.run(
+        ["git", "init", "-q", str(repo)], check=True, env={**installed.env({}), "GIT_CONFIG_NOSYSTEM": "1"}
+    )
+    assert headers_in(installed, repo / "src" / "deep") == "x-ccproxy-project: my project"
+
+
+def test_outside_git_the_current_folder_names_the_project_and_other_headers_are_kept(
+    installed: Sandbox, tmp_path: Path
+) -> None:
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    assert headers_in(installed, folder) == "x-ccproxy-project: scratch"
+    merged = headers_in(installed, folder, ANTHROPIC_CUSTOM_HEADERS="x-team: blue\nx-other: 1")
+    assert merged == "x-ccproxy-project: scratch\nx-team: blue\nx-other: 1"

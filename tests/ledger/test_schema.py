@@ -38,6 +38,8 @@ REQUEST_COLUMNS = {
     "retried",
     "fallback",
     "variant",
+    "project",
+    "agent",
 }
 
 
@@ -87,6 +89,8 @@ def test_every_field_round_trips(ledger: Ledger, ledger_path: Path) -> None:
         retried=2,
         fallback=True,
         variant="B",
+        project="webapp",
+        agent="Explore",
     )
     ledger.record(rec)
     assert ledger.flush()
@@ -120,7 +124,41 @@ def test_a_version_1_file_gains_the_admissions_table_and_keeps_its_rows(ledger_p
     with Ledger(ledger_path) as ledger:
         assert ledger.admit("alice", 60, 1) is None
         assert len(ledger.events()) == 1
-    assert raw(ledger_path).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert raw(ledger_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_version_2_file_gains_project_and_agent_and_keeps_its_rows(ledger_path: Path) -> None:
+    conn = raw(ledger_path)
+    migrate(conn, MIGRATIONS[:2])
+    conn.execute(
+        "INSERT INTO requests (request_id, ts, label, requested_model, routed_model, provider_model, "
+        "input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cache_write_1h_tokens, "
+        "cost_usd, latency_ms, outcome, stream, cached, retried, fallback) "
+        "VALUES ('old', 1000, 'default', 'm', 'm', 'p', 1, 2, 0, 0, 0, 0.5, 10, 'ok', 0, 0, 0, 0)"
+    )
+    conn.close()
+    with Ledger(ledger_path) as ledger:
+        ledger.record(
+            RequestRecord(
+                request_id="new",
+                ts=2000,
+                label="default",
+                requested_model="m",
+                routed_model="m",
+                provider_model="p",
+                cost_usd=0.25,
+                project="webapp",
+                agent="main",
+            )
+        )
+        assert ledger.flush()
+        assert ledger.count() == 2
+        by_project = {g.key: g.cost_usd for g in ledger.usage(None, group_by="project").groups}
+    assert by_project == {"(none)": 0.5, "webapp": 0.25}
+    conn = raw(ledger_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    rows = conn.execute("SELECT request_id, project, agent FROM requests ORDER BY ts").fetchall()
+    assert rows == [("old", None, None), ("new", "webapp", "main")]
 
 
 def test_migration_steps_run_in_order_and_keep_data(ledger_path: Path) -> None:

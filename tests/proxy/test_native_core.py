@@ -185,13 +185,67 @@ def test_hook_decisions_replace_headers_and_a_hook_token_wins() -> None:
     assert credential == "sk-ant-oat-1"
 
 
-def test_a_clients_own_credential_passes_when_the_deployment_has_no_key() -> None:
-    keyless = Deployment("default", "anthropic", "claude-x", True, "http://p", None)
-    client = [(b"authorization", b"Bearer sk-ant-oat-own"), (b"x-ccproxy-key", b"proxy-key")]
-    out, credential = upstream_headers(
-        client, RequestContext("r", "a", "m"), keyless, lambda k: k == "proxy-key"
+@pytest.mark.parametrize("deployment_key", [None, "provider-key"])
+def test_a_clients_own_login_goes_to_anthropics_api_untouched(deployment_key: str | None) -> None:
+    anthropic = Deployment(
+        "default",
+        "anthropic",
+        "claude-x",
+        True,
+        "https://api.anthropic.com",
+        deployment_key,
+        takes_client_credentials=True,
     )
-    assert out == [(b"authorization", b"Bearer sk-ant-oat-own")] and credential is None
+    client = [
+        (b"authorization", b"Bearer sk-ant-oat01-own"),
+        (b"x-ccproxy-key", b"proxy-key"),
+        (b"anthropic-beta", b"oauth-2025-04-20"),
+    ]
+    out, credential = upstream_headers(
+        client, RequestContext("r", "a", "m"), anthropic, lambda k: k == "proxy-key"
+    )
+    assert out == [(b"authorization", b"Bearer sk-ant-oat01-own"), (b"anthropic-beta", b"oauth-2025-04-20")]
+    assert credential is None
+
+
+def test_a_clients_own_login_never_goes_to_another_provider() -> None:
+    other = Deployment("glm", "anthropic", "glm-4.6", True, "https://open.bigmodel.cn/api/anthropic", None)
+    client = [(b"authorization", b"Bearer sk-ant-oat01-own"), (b"x-ccproxy-key", b"proxy-key")]
+    out, credential = upstream_headers(
+        client, RequestContext("r", "a", "m"), other, lambda k: k == "proxy-key"
+    )
+    assert out == [] and credential is None
+    keyed = Deployment(
+        "glm", "anthropic", "glm-4.6", True, "https://open.bigmodel.cn/api/anthropic", "glm-key"
+    )
+    out, credential = upstream_headers(
+        client, RequestContext("r", "a", "m"), keyed, lambda k: k == "proxy-key"
+    )
+    assert out == [(b"x-api-key", b"glm-key")] and credential == "glm-key"
+
+
+def test_only_anthropics_hosts_take_client_credentials() -> None:
+    found = Deployments(
+        entries(
+            ("default", {"model": "anthropic/claude-sonnet-5"}),
+            (
+                "glm",
+                {
+                    "model": "glm-4.6",
+                    "custom_llm_provider": "anthropic",
+                    "api_base": "https://z.ai/api/anthropic",
+                },
+            ),
+            ("local", {"model": "anthropic/claude-x", "api_base": "http://127.0.0.1:9"}),
+        ),
+        environ={},
+        credential_hosts=("api.anthropic.com", "127.0.0.1"),
+    )
+    assert [found.pick(n).takes_client_credentials for n in ("default", "glm", "local")] == [
+        True,
+        False,
+        True,
+    ]  # type: ignore[union-attr]
 
 
 # -- the side reader ---------------------------------------------------------------------------------------
