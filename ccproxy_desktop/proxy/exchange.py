@@ -55,6 +55,7 @@ class Exchange:
     outcome: str = "ok"
     provider_model: str = ""
     cached: bool = False
+    cache_key: str | None = None  # this try's response-cache key (hashed once, for the lookup and the store)
     responded: bool = False  # the response has started reaching the client
     disconnected: asyncio.Event = field(default_factory=asyncio.Event, repr=False)  # the client left
 

@@ -83,7 +83,11 @@ class Upstream:
         return b"".join(parts)
 
     def close(self) -> None:
-        self._response.release() if self._response.content.at_eof() else self._response.close()
+        """Give the connection back to the pool when the body was read to its end, else drop it."""
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
 
 
 HOP_BY_HOP = frozenset(
@@ -129,17 +133,20 @@ def upstream_headers(
     to any other provider."""
     decided: Mapping[str, str] = ctx.upstream_headers
     overrides = {k.lower().encode("latin-1"): v for k, v in {**deployment.extra_headers, **decided}.items()}
-    own = any(
-        key.lower() in _CREDENTIALS and not is_proxy_key(_secret(key.lower(), value)) for key, value in client
-    )
-    passing = own and deployment.takes_client_credentials and not ctx.upstream_api_key
+    client = list(client)
+    own = {  # the client's own credentials (each checked once: a user key costs a SHA-256)
+        index
+        for index, (key, value) in enumerate(client)
+        if key.lower() in _CREDENTIALS and not is_proxy_key(_secret(key.lower(), value))
+    }
+    passing = bool(own) and deployment.takes_client_credentials and not ctx.upstream_api_key
     injected = ctx.upstream_api_key or (None if "authorization" in decided or passing else deployment.api_key)
     out: list[tuple[bytes, bytes]] = []
-    for key, value in client:
+    for index, (key, value) in enumerate(client):
         name = key.lower()
         if name in HOP_BY_HOP or name in _RECOMPUTED or name in _OURS:
             continue
-        if name in _CREDENTIALS and (not passing or is_proxy_key(_secret(name, value)) or name in overrides):
+        if name in _CREDENTIALS and (not passing or index not in own or name in overrides):
             continue
         if name == b"accept-encoding":
             value = _decodable(value)  # the proxy reads a copy of the answer (usage): encodings it can decode

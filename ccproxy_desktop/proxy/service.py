@@ -394,6 +394,7 @@ class ProxyService:
         exchange.deployment = deployment
         exchange.provider_model = deployment.ledger_model
         exchange.credential = None
+        exchange.cache_key = None
         cacheable = call_type == "anthropic_messages" and self.app.response_store is not None
         if cacheable and await self._replay_cached(exchange, ctx, send, attempt_state):
             return None
@@ -696,7 +697,7 @@ class ProxyService:
     ) -> bool:
         store = self.app.response_store
         assert store is not None
-        key = self._cache_key(exchange, ctx)
+        key = exchange.cache_key = self._cache_key(exchange, ctx)
         raw = await asyncio.to_thread(store.get, key)
         entry = _cache_entry(raw)
         if entry is None:
@@ -713,9 +714,9 @@ class ProxyService:
 
     async def _store_cached(self, exchange: Exchange, ctx: RequestContext, stream: bool, body: bytes) -> None:
         store = self.app.response_store
-        if store is None or ctx.call_type != "anthropic_messages":
+        key = exchange.cache_key
+        if store is None or key is None or ctx.call_type != "anthropic_messages":
             return
-        key = self._cache_key(exchange, ctx)
         value = json.dumps({"v": 2, "stream": stream, "body": body.decode("utf-8", "replace")})
         try:
             await asyncio.to_thread(store.put, key, ctx.target_model, value)

@@ -515,8 +515,9 @@ def seed_claude_home(home: Path, workdir: Path, key: str) -> None:
 def test_model_picker_lists_the_proxy_models(
     gateway_proxy: RunningProxy, provider: FakeProvider, home: Path, tmp_path: Path
 ) -> None:
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is needed to drive Claude Code's interactive /model picker")
+    assert shutil.which("tmux"), (
+        "tmux drives Claude Code's interactive /model picker: bash tests/run.sh installs it"
+    )
     workdir = home / "work"
     workdir.mkdir()
     seed_claude_home(home, workdir, gateway_proxy.key)
@@ -535,7 +536,7 @@ def test_model_picker_lists_the_proxy_models(
         while not cache_file.exists() and time.monotonic() < deadline:
             time.sleep(0.25)
         tmux("send-keys", "-t", "cc", "-l", "/model")
-        time.sleep(0.5)
+        tmux.wait_for("/model")  # typed into the prompt before it is sent
         tmux("send-keys", "-t", "cc", "Enter")
         seen = tmux.wait_for("Select model").splitlines()
         # The picker shows ten rows at a time ("↓ 5 more"): walk down the list, collecting every row seen.

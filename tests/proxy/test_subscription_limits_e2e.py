@@ -34,7 +34,8 @@ MESSAGE: dict[str, Any] = {
 def subscription_proxy(
     provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningProxy]:
-    """A proxy forwarding a Claude subscription token, as `ccproxy run claude` with a Pro/Max login does."""
+    """A proxy sending a Claude subscription token upstream (`forward_oauth`, the stored-token mode; a
+    passed-through login is read the same way)."""
     config_dir = tmp_path_factory.mktemp("subscription")
     token_file = config_dir / "token.txt"
     token_file.write_text(TOKEN + "\n")
