@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 echo "== system packages"
 bash installers/deps-debian.sh
-test_packages=(zsh fish procps desktop-file-utils tmux)
+test_packages=(zsh fish procps desktop-file-utils tmux chromium chromium-driver)
 missing=()
 for package in "${test_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -42,3 +42,9 @@ echo "== pytest"
 python3 -m pytest -q --ignore=tests/desktop "$@"
 echo "== pytest: desktop tests in a headless desktop session"
 bash tests/desktop-session.sh python3 -m pytest -q tests/desktop
+echo "== installers: the PyInstaller bundle and .deb, installed and run (about 16 min: docs/benchmarks.md)"
+if [ "$(id -u)" -eq 0 ]; then
+    CCPROXY_BUNDLE_TEST=1 bash tests/desktop-session.sh python3 -m pytest -q tests/installers/test_bundle_deb.py
+else
+    echo "skipped: dpkg -i needs root (run tests/installers/test_bundle_deb.py as root, see installers/README.md)"
+fi

@@ -13,6 +13,7 @@ from . import (
     ab_commands,
     auth_commands,
     cache_commands,
+    dashboard_commands,
     demo,
     doctor,
     model_commands,
@@ -91,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("usage", help="spend and tokens from the ledger")
     p.add_argument("--period", choices=["today", "week", "month", "all"], default="today")
     p.add_argument(
+        "--window",
+        metavar="NAME",
+        help="instead of --period: the Claude subscription window now running (5h, 7d...), from its last reset",
+    )
+    p.add_argument(
         "--by", choices=["model", "rule", "user", "session", "project", "agent"], help="group the totals"
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -102,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=usage_commands.budget)
 
     ab_commands.add_parser(sub)
+    dashboard_commands.add_parser(sub)
     user_commands.add_parser(sub)
 
     p = sub.add_parser(

@@ -259,8 +259,11 @@ def _run(config_dir: Path, wrap_command: str | None) -> int:
 
 
 def installed_command(config_dir: Path | None, wrapped: str | None) -> str:
-    """The `command` of the statusLine setting: this module under this Python (the fast entry point)."""
-    words = [sys.executable or "python3", "-m", MODULE]
+    """The `command` of the statusLine setting: this module under this Python (the fast entry point); in a
+    frozen build, the executable running itself with the module (frozen.py)."""
+    from ..frozen import module_command
+
+    words = module_command(MODULE, executable=sys.executable or "python3")
     if config_dir is not None:
         words += ["--config-dir", str(config_dir)]
     if wrapped:

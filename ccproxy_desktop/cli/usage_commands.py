@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,35 @@ def _since(period: str) -> float | None:
     return period_window(PERIODS[period], local_now()).start.timestamp()  # type: ignore[arg-type]
 
 
+WINDOW_UNITS = {"h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def window_seconds(name: str) -> int | None:
+    """The length of a subscription window from its name: "5h" -> 18000, "7d_sonnet" -> 604800."""
+    match = re.match(r"^(\d+)([hdw])(?:_|$)", name)
+    return int(match.group(1)) * WINDOW_UNITS[match.group(2)] if match else None
+
+
+def _window_since(paths: ConfigPaths, name: str) -> float:
+    """The start of the subscription window `name` now running: its reset as last reported, less its length.
+    Raises ValueError with what to do when it is not known."""
+    from ..proxy.subscription import latest_report
+
+    length = window_seconds(name)
+    if length is None:
+        raise ValueError(f"--window {name}: not a window name (5h, 7d, 7d_sonnet...)")
+    report = latest_report(paths.subscription_file) or {}
+    window = (report.get("windows") or {}).get(name)
+    resets_at = window.get("resets_at") if isinstance(window, dict) else None
+    if not isinstance(resets_at, (int, float)):
+        known = ", ".join(sorted(report.get("windows") or {})) or "none yet"
+        raise ValueError(
+            f"--window {name}: no reset time known for it (windows known: {known}). They come from Anthropic's "
+            "answers to a Claude subscription's requests through the proxy."
+        )
+    return float(resets_at) - length
+
+
 def _row(row: UsageRow, with_key: bool) -> dict[str, Any]:
     data = asdict(row)
     if not with_key:
@@ -40,6 +71,13 @@ def _row(row: UsageRow, with_key: bool) -> dict[str, Any]:
 
 def usage(paths: ConfigPaths, args: argparse.Namespace) -> int:
     since = _since(args.period)
+    if getattr(args, "window", None):
+        try:
+            since = _window_since(paths, args.window)
+        except ValueError as exc:
+            print(f"ccproxy: {exc}", file=sys.stderr)
+            return 1
+        args.period = f"window {args.window} since {time.strftime('%a %H:%M', time.localtime(since))}"
     with Ledger(paths.ledger_db) as ledger:
         report = ledger.usage(since, None, args.by)
         unknown = ledger.unknown_cost_models(since or 0.0)

@@ -6,17 +6,20 @@ Buttons name menu `Action`s, so a notification's button does exactly what the sa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..ledger.records import Event
+from ..proxy.subscription import window_label
 from .menu import Action
-from .state import ProxyStatus
+from .state import ProxyStatus, Subscription
 from .supervisor import Transition
 
 __all__ = [
     "Advice",
     "AdviceButton",
+    "SubscriptionWatch",
     "advice_for_events",
     "advice_for_proxy",
     "advice_for_request_failures",
@@ -139,6 +142,75 @@ def advice_for_proxy(status: ProxyStatus, transition: Transition) -> Advice | No
 def advice_for_request_failures(reason: str) -> Advice:
     """The notification when the provider health turns degraded (`reason`: `ProviderHealth.reason`)."""
     return Advice("request-failures", "Requests are failing", _sentence(reason), (OPEN_LOG,))
+
+
+SUBSCRIPTION_THRESHOLDS = (0.95, 0.8)
+
+
+def _clock(resets_at: int | None) -> str:
+    return time.strftime("%a %H:%M", time.localtime(resets_at)) if resets_at else "its reset"
+
+
+class SubscriptionWatch:
+    """Notifications for a Claude subscription's limits: a window crossing 80% and 95% (once each per window
+    period: a period is known by its reset time), and a request refused for the limit (once per period).
+    `prime` takes in what is known when the tray starts without announcing it."""
+
+    def __init__(self) -> None:
+        self._told: set[tuple[str, int | None, str]] = set()
+
+    def prime(self, subscription: Subscription | None) -> None:
+        self.check(subscription)
+
+    def check(self, subscription: Subscription | None) -> list[Advice]:
+        if subscription is None:
+            return []
+        advice: list[Advice] = []
+        for window in subscription.windows:
+            label = window_label(window.name)
+            if window.status == "rejected":
+                if self._tell(window.name, window.resets_at, "rejected"):
+                    advice.append(_limit_reached(label, window.resets_at))
+                continue
+            crossed = next((t for t in SUBSCRIPTION_THRESHOLDS if (window.used or 0.0) >= t), None)
+            if crossed is None:
+                continue
+            fresh = [
+                self._tell(window.name, window.resets_at, f"{t:g}")
+                for t in SUBSCRIPTION_THRESHOLDS
+                if t <= crossed
+            ]
+            if any(fresh):
+                used = window.used or 0.0
+                advice.append(
+                    Advice(
+                        f"subscription:{window.name}",
+                        f"Claude {label} at {used:.0%}",
+                        f"{used:.0%} of your Claude subscription's {label} is used; it resets "
+                        f"{_clock(window.resets_at)}.",
+                    )
+                )
+        rejected_window = any(w.status == "rejected" for w in subscription.windows)
+        overall = subscription.status == "rejected" and not rejected_window
+        if overall and self._tell("overall", subscription.resets_at, "rejected"):
+            advice.append(_limit_reached("limit", subscription.resets_at))
+        return advice
+
+    def _tell(self, window: str, resets_at: int | None, what: str) -> bool:
+        key = (window, resets_at, what)
+        if key in self._told:
+            return False
+        self._told.add(key)
+        return True
+
+
+def _limit_reached(label: str, resets_at: int | None) -> Advice:
+    return Advice(
+        "subscription-limit",
+        "Claude subscription limit reached",
+        f"Anthropic refuses requests for the {label} until {_clock(resets_at)}. Switch the model to another "
+        "provider's from the tray, or wait.",
+    )
 
 
 def _sentence(text: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -28,18 +29,20 @@ from PIL import Image
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths, create_private_file
 from ..config.schema import CacheSpec
+from ..frozen import module_command
 from ..ledger.budgets import period_window
 from ..ledger.clock import local_now, local_zone
 from ..ledger.store import Ledger
 from ..pipeline.router import ModelChoice
-from .advice import Advice, advice_for_proxy
+from .advice import Advice, AdviceButton, advice_for_proxy
+from .backend import NO_MENU_HINT, backend_text
 from .icons import draw_icon
 from .menu import ALL_ACTIONS, Action, MenuEntry, build_menu, spend_lines, status_line
 from .notifier import Notifier
 from .poller import LedgerPoller
 from .state import AppState, ProxyStatus
 from .supervisor import ProxyPort, Supervisor, Transition
-from .toggles import Toggle
+from .toggles import StatusLineToggle, Toggle
 
 __all__ = ["IconPort", "Opener", "TrayApp", "TrayServices", "tooltip"]
 
@@ -85,6 +88,7 @@ class TrayServices:
     opener: Opener
     shell: Toggle | None  # None: the user's shell is not supported
     autostart: Toggle | None  # None: no launch-at-login support here
+    statusline: StatusLineToggle | None = None  # None: no Claude Code status line item
 
 
 def tooltip(state: AppState) -> str:
@@ -110,6 +114,7 @@ class TrayApp:
             for a in ALL_ACTIONS
             if not (a is Action.TOGGLE_SHELL and services.shell is None)
             and not (a is Action.TOGGLE_AUTOSTART and services.autostart is None)
+            and not (a is Action.TOGGLE_STATUSLINE and services.statusline is None)
         )
         self.supervisor = Supervisor(services.proxy, clock, self._proxy_changed, **(supervisor_options or {}))
         self._lock = threading.Lock()
@@ -174,6 +179,8 @@ class TrayApp:
             toggles["shell_integration"] = self.services.shell.is_on()
         if self.services.autostart is not None:
             toggles["launch_at_login"] = self.services.autostart.is_on()
+        if self.services.statusline is not None:
+            toggles["claude_statusline"] = self.services.statusline.is_on()
         return toggles
 
     def _proxy_changed(self, status: ProxyStatus, transition: Transition) -> None:
@@ -198,8 +205,10 @@ class TrayApp:
             Action.RESTART: self.supervisor.request_restart,
             Action.TOGGLE_SHELL: self.toggle_shell_integration,
             Action.TOGGLE_AUTOSTART: self.toggle_launch_at_login,
+            Action.TOGGLE_STATUSLINE: lambda: self.toggle_statusline(wrap=argument == "wrap"),
             Action.OPEN_CONFIG: self.open_config_folder,
             Action.OPEN_LOG: self.open_log,
+            Action.DASHBOARD: self.open_dashboard_or_report,
             Action.USAGE_REPORT: self.usage_report,
             Action.CLEAR_CACHE: self.clear_response_cache,
             Action.QUIT: self.quit,
@@ -222,6 +231,31 @@ class TrayApp:
 
     def toggle_launch_at_login(self) -> None:
         self._toggle(self.services.autostart, "launch_at_login")
+
+    def toggle_statusline(self, wrap: bool = False) -> None:
+        """Claude Code's status line on or off. A statusLine of the user's own is never replaced: the
+        notification offers to wrap it (theirs keeps running, ccproxy's part is appended)."""
+        from .claude_settings import ForeignStatusLine
+
+        toggle = self.services.statusline
+        if toggle is None:
+            return
+        if toggle.is_on() and not wrap:
+            toggle.turn_off()
+        else:
+            try:
+                toggle.turn_on(wrap=wrap)
+            except ForeignStatusLine:
+                self.advise(
+                    Advice(
+                        "statusline",
+                        "Claude Code has a status line of yours",
+                        "ccproxy's can wrap it: yours keeps running and ccproxy's part is appended to what it "
+                        f"prints. Nothing was changed in {toggle.path}.",
+                        (AdviceButton("Wrap mine", Action.TOGGLE_STATUSLINE, "wrap"),),
+                    )
+                )
+        self.update(claude_statusline=toggle.is_on())
 
     def _toggle(self, toggle: Toggle | None, field: str) -> None:
         if toggle is None:
@@ -254,6 +288,40 @@ class TrayApp:
         path.parent.mkdir(parents=True, exist_ok=True)
         render_spend_chart(days, path, title=f"Spend per day by model, {now:%B %Y}")
         return path
+
+    def open_dashboard_or_report(self) -> None:
+        """The Dashboard item, and the icon's click where the backend has no menu (xorg): the dashboard
+        (`ccproxy dashboard`, which needs the proxy running), else the usage report. Runs in a thread of its own: the click must not block the
+        toolkit's loop for the time a browser takes to start."""
+        threading.Thread(target=self._open_dashboard_or_report, name="tray-click", daemon=True).start()
+
+    def _open_dashboard_or_report(self) -> None:
+        from importlib.util import find_spec
+
+        from .opener import _TRAY_ONLY_ENV
+
+        if find_spec("ccproxy_desktop.dashboard") is not None:
+            command = [
+                *module_command("ccproxy_desktop.cli.main"),
+                "--config-dir",
+                str(self.paths.config_dir),
+                "dashboard",
+            ]
+            env = {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
+            try:
+                done = subprocess.run(
+                    command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("`ccproxy dashboard` failed (%s): opening the usage report", exc)
+            else:
+                if done.returncode == 0:
+                    return
+                log.warning(
+                    "`ccproxy dashboard` failed: %s; opening the usage report",
+                    done.stderr.strip().splitlines()[-1:] or done.returncode,
+                )
+        self.dispatch(Action.USAGE_REPORT)
 
     def clear_response_cache(self) -> None:
         """Drop every cached response (`ccproxy cache clear`): cache.db and running proxies' memory."""
@@ -325,23 +393,50 @@ class PystrayIcon:
 
         from .menu import to_pystray
 
+        self._backend = os.environ.get("PYSTRAY_BACKEND")
+        self.has_menu = bool(pystray.Icon.HAS_MENU)
+        if self.has_menu:
+            menu = to_pystray(app.entries, app.dispatch)
+        else:  # only the default item's action runs: on a (left) click on the icon
+            menu = pystray.Menu(
+                pystray.MenuItem("Open dashboard", lambda *_: app.open_dashboard_or_report(), default=True)
+            )
         state = app.state
         self._icon = pystray.Icon(
             APP_ID,
             draw_icon(state.icon_kind, ring=state.budget_ring()),
-            tooltip(state),
-            menu=to_pystray(app.entries, app.dispatch),
+            backend_text(tooltip(state), self._backend),
+            menu=menu,
         )
+        if self._backend == "xorg":
+            self._listen_for_clicks()
+        self._app = app
         self._on_signal = app.quit
+
+    def _listen_for_clicks(self) -> None:
+        """pystray's xorg icon window asks X for exposure and structure events only (0.19.5), so its
+        ButtonPress handler never runs: ask for button presses too."""
+        window = getattr(self._icon, "_window", None)
+        display = getattr(self._icon, "_display", None)
+        if window is None or display is None:
+            log.warning("pystray's xorg icon has no window to listen on: clicks on the icon will do nothing")
+            return
+        import Xlib.X
+
+        window.change_attributes(
+            event_mask=Xlib.X.ExposureMask | Xlib.X.StructureNotifyMask | Xlib.X.ButtonPressMask
+        )
+        display.flush()
 
     def set_image(self, image: Image.Image) -> None:
         self._icon.icon = image
 
     def set_title(self, title: str) -> None:
-        self._icon.title = title
+        self._icon.title = backend_text(title, self._backend)
 
     def refresh_menu(self) -> None:
-        self._icon.update_menu()
+        if self.has_menu:
+            self._icon.update_menu()
 
     def run(self, setup: Callable[[], None]) -> None:
         def ready(icon: Any) -> None:
@@ -349,6 +444,10 @@ class PystrayIcon:
             if self._glib:
                 self._quit_on_glib_signals()
             setup()
+            if not self.has_menu:  # said once per start, here and (by launch) in the log
+                self._app.advise(
+                    Advice("no-menu", "ccproxy-desktop: the tray icon has no menu", NO_MENU_HINT)
+                )
 
         if not self._glib:  # the toolkit's loop leaves Python's signal handling alone
             signal.signal(signal.SIGTERM, lambda *_: self._on_signal())

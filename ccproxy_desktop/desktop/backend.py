@@ -12,7 +12,26 @@ import os
 import sys
 from collections.abc import Callable, Mapping, MutableMapping
 
-__all__ = ["choose_backend", "has_display", "prepare_backend"]
+__all__ = [
+    "NO_MENU_HINT",
+    "backend_text",
+    "choose_backend",
+    "has_display",
+    "has_menu",
+    "prepare_backend",
+]
+
+WIN32_TOOLTIP_CHARS = 127  # NOTIFYICONDATAW.szTip is 128 WCHARs with the terminating NUL
+
+NO_MENU_HINT = (
+    "This Python has no GTK bindings (PyGObject), so the tray icon has no menu: a click on it opens the "
+    "dashboard (or the usage report). For the menu: Debian/Ubuntu system Python: sudo apt install python3-gi "
+    "gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1; Fedora: sudo dnf install python3-gobject gtk3 "
+    "libayatana-appindicator-gtk3; in a venv, pipx or uv tool install: also the build packages "
+    "(Debian/Ubuntu: libgirepository1.0-dev libcairo2-dev pkg-config python3-dev; Fedora: "
+    "gobject-introspection-devel cairo-gobject-devel pkg-config python3-devel), then install ccproxy-desktop[gtk] (pipx/uv: reinstall with the gtk "
+    "extra). See docs/desktop.md."
+)
 
 
 def has_display(environ: Mapping[str, str], platform: str = sys.platform) -> bool:
@@ -77,3 +96,24 @@ def prepare_backend(environ: MutableMapping[str, str] | None = None) -> str | No
     if backend in ("gtk", "appindicator"):
         env.setdefault("GDK_GL", "disable")
     return backend
+
+
+def has_menu(backend: str | None, platform: str = sys.platform) -> bool:
+    """Whether pystray's `backend` shows a menu (xorg has only the icon and its left click; dummy nothing)."""
+    if backend is None:
+        return platform in ("darwin", "win32")
+    return backend not in ("xorg", "dummy")
+
+
+def backend_text(text: str, backend: str | None, platform: str = sys.platform) -> str:
+    """`text` (a title or tooltip) as `backend` can show it without raising.
+
+    xorg: python-xlib writes WM_NAME as Latin-1 (`set_wm_name`), so characters outside it become ASCII ("…" is
+    "...") or "?". win32: the tooltip holds 127 characters. The others take any Unicode.
+    """
+    if backend == "xorg":
+        text = text.replace("\u2026", "...").replace("\u2014", "-").replace("\u2013", "-")
+        text = text.encode("latin-1", errors="replace").decode("latin-1")
+    if platform == "win32" and len(text) > WIN32_TOOLTIP_CHARS:
+        text = text[: WIN32_TOOLTIP_CHARS - 3] + "..."
+    return text

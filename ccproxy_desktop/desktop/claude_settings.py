@@ -35,9 +35,11 @@ __all__ = [
     "KEY",
     "SIDE_SUFFIX",
     "ClaudeSettingsError",
+    "ForeignStatusLine",
     "SettingsResult",
     "find_member",
     "install",
+    "is_installed",
     "settings_file",
     "uninstall",
     "with_status_line",
@@ -55,6 +57,10 @@ Action = Literal[
 
 class ClaudeSettingsError(Exception):
     """settings.json can't be changed safely; the message says which file, why, and what to do."""
+
+
+class ForeignStatusLine(ClaudeSettingsError):
+    """The user has a statusLine command of their own: ccproxy's can wrap it (`wrap=True`), never replace it."""
 
 
 @dataclass(frozen=True)
@@ -249,7 +255,7 @@ def install(path: Path, command: Callable[[str | None], str], *, wrap: bool = Fa
                 f"{path}: its statusLine is not a command ({json.dumps(current)}); ccproxy can't wrap it"
             )
         if not wrap:
-            raise ClaudeSettingsError(
+            raise ForeignStatusLine(
                 f"{path} already has a statusLine of yours (command: {current['command']}); it was not changed. "
                 "Run `ccproxy statusline --install --wrap` to keep it: ccproxy's command then runs yours and "
                 "appends its part to what yours prints"
@@ -272,6 +278,17 @@ def install(path: Path, command: Callable[[str | None], str], *, wrap: bool = Fa
         return SettingsResult(path, "updated", backup, wrapped)
     action: Action = "created" if old is None else ("wrapped" if wrapped else "added")
     return SettingsResult(path, action, backup, wrapped)
+
+
+def is_installed(path: Path) -> bool:
+    """ccproxy's status line is the statusLine of `path` (as `install` wrote it)."""
+    side = _load_side(path)
+    if side is None:
+        return False
+    try:
+        return bool(_value(path, _read(path)) == side["installed"])
+    except ClaudeSettingsError:
+        return False
 
 
 def uninstall(path: Path) -> SettingsResult:

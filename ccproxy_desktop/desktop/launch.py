@@ -12,7 +12,7 @@ from pathlib import Path
 from ..config.loader import install_defaults
 from ..config.paths import CONFIG_DIR_ENV, ConfigPaths
 from ..instance import AlreadyRunning, SingleInstance
-from .backend import prepare_backend
+from .backend import NO_MENU_HINT, has_menu, prepare_backend
 
 __all__ = ["LOCK_FILE", "main", "run"]
 
@@ -40,18 +40,10 @@ def run(paths: ConfigPaths) -> int:
         lock.release()
 
 
-NO_MENU_WARNING = (
-    "ccproxy-desktop: GTK for Python (PyGObject) is not installed, so the tray icon has no menu on this "
-    "desktop. The proxy, notifications and the CLI work; for the menu run "
-    "`bash installers/deps-debian.sh` and `pip install 'ccproxy-desktop[gtk]'` "
-    "(installers/linux/install.sh does both)."
-)
-
-
 def _run(paths: ConfigPaths) -> int:
     backend = prepare_backend()  # before anything imports pystray
-    if backend == "xorg" and sys.platform.startswith("linux"):
-        print(NO_MENU_WARNING, file=sys.stderr, flush=True)
+    if not has_menu(backend):  # said once, here (the log) and in a notification once the icon shows
+        print(f"ccproxy-desktop: {NO_MENU_HINT}", file=sys.stderr, flush=True)
     from ..ledger.store import Ledger
     from ..proxy.control import ProxyControl
     from .app import PystrayIcon, TrayApp, TrayServices
@@ -59,7 +51,7 @@ def _run(paths: ConfigPaths) -> int:
     from .notifier import DesktopNotifications
     from .opener import FileOpener
     from .proxy_port import LocalProxy
-    from .toggles import AutostartToggle, shell_toggle
+    from .toggles import AutostartToggle, shell_toggle, statusline_toggle
 
     if not paths.ccproxy_yaml.exists() and not paths.litellm_yaml.exists():
         install_defaults(paths)  # first start, as the proxy would do: the menu needs the model list
@@ -76,6 +68,7 @@ def _run(paths: ConfigPaths) -> int:
         opener=FileOpener(),
         shell=shell_toggle(os.environ, Path.home(), custom_dir),
         autostart=AutostartToggle(),
+        statusline=statusline_toggle(os.environ, Path.home(), custom_dir),
     )
     app = TrayApp(paths, services)
     try:

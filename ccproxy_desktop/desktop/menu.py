@@ -5,28 +5,34 @@ Layout (informational lines are disabled items, so the first item a keyboard rea
 
     Running on 127.0.0.1:4000
     Today $1.23 of $10.00 · Month $20.10
+    5-hour window: 62%, resets 14:00      (a Claude subscription's limits, once a response reported them)
+    7-day window: 20%, resets Mon 09:00
     ───
     Model: Auto (rules)  ▸  (•) Auto (rules)  ( ) default  ( ) background ...
+    Spend by project  ▸  api: $12.40  web: $3.10 ...   (this month; when requests carry a project)
     ───
     Start proxy / Stop proxy / Restart proxy
     ───
     [x] Shell integration
     [x] Launch at login
+    [x] Claude Code status line
     ───
-    Open config folder / Open log / Usage report / Clear response cache (when the cache is on)
+    Open config folder / Open log / Dashboard / Clear response cache (when the cache is on)
     ───
     Quit
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from ..ledger.budgets import BudgetStatus
-from .state import AppState, ProxyStatus
+from ..proxy.subscription import window_label
+from .state import AppState, LimitWindow, ProxyStatus, Subscription
 
 __all__ = [
     "ALL_ACTIONS",
@@ -38,6 +44,7 @@ __all__ = [
     "find_entry",
     "spend_lines",
     "status_line",
+    "subscription_lines",
     "to_pystray",
 ]
 
@@ -53,9 +60,11 @@ class Action(StrEnum):
     RESTART = "restart"
     TOGGLE_SHELL = "toggle-shell"
     TOGGLE_AUTOSTART = "toggle-autostart"
+    TOGGLE_STATUSLINE = "toggle-statusline"  # argument "wrap": wrap the user's own statusLine
     OPEN_CONFIG = "open-config"
     OPEN_LOG = "open-log"
-    USAGE_REPORT = "usage-report"
+    DASHBOARD = "dashboard"  # `ccproxy dashboard`; the usage report when it can't open
+    USAGE_REPORT = "usage-report"  # the month's chart as a PNG: the Dashboard item's fallback
     CLEAR_CACHE = "clear-cache"  # the response cache, every model
     QUIT = "quit"
 
@@ -132,6 +141,52 @@ def spend_lines(state: AppState) -> list[str]:
     return [f"{today} · {this_month}"] + [_budget_line(b) for b in state.spend.budgets if b.name not in shown]
 
 
+def _reset_time(resets_at: int, as_of: float) -> str:
+    local = time.localtime(resets_at)
+    if local[:3] == time.localtime(as_of)[:3]:
+        return time.strftime("%H:%M", local)
+    return time.strftime("%a %H:%M" if resets_at - as_of < 6 * 86400 else "%d %b %H:%M", local)
+
+
+def _window_line(window: LimitWindow, as_of: float) -> str:
+    """ "5-hour window: 62%, resets 14:00"; "... limit reached, resets 14:00" when requests are refused."""
+    parts = []
+    if window.status == "rejected":
+        parts.append("limit reached")
+    elif window.used is not None:
+        parts.append(f"{window.used:.0%}")
+    if window.resets_at is not None:
+        parts.append(
+            "reset since" if window.resets_at <= as_of else "resets " + _reset_time(window.resets_at, as_of)
+        )
+    return f"{window_label(window.name)}: " + (", ".join(parts) or "no figures")
+
+
+def subscription_lines(subscription: Subscription | None) -> list[str]:
+    """One line per window of the subscription's limits (none before a response reported them)."""
+    if subscription is None:
+        return []
+    lines = [_window_line(w, subscription.as_of) for w in subscription.windows]
+    if subscription.status == "rejected" and not any(w.status == "rejected" for w in subscription.windows):
+        reset = subscription.resets_at
+        lines.append(
+            "Subscription limit reached"
+            + (
+                f", resets {_reset_time(reset, subscription.as_of)}"
+                if reset and reset > subscription.as_of
+                else ""
+            )
+        )
+    return lines
+
+
+def _project_menu(state: AppState) -> MenuEntry | None:
+    if not state.project_spend:
+        return None
+    items = tuple(MenuEntry(f"{name}: {_money(usd)}", enabled=False) for name, usd in state.project_spend)
+    return MenuEntry("Spend by project (month)", submenu=items)
+
+
 def _model_menu(state: AppState) -> MenuEntry:
     choice = state.model_choice
     current = "Auto (rules)" if choice is None else choice.model
@@ -174,20 +229,29 @@ def build_menu(state: AppState, actions: Collection[Action] = ALL_ACTIONS) -> tu
     if state.provider_problem is not None and state.proxy.phase in ("running", "degraded"):
         entries.append(MenuEntry(provider_line(state.provider_problem), enabled=False))
     entries += [MenuEntry(line, enabled=False) for line in spend_lines(state)]
+    entries += [MenuEntry(line, enabled=False) for line in subscription_lines(state.subscription)]
     entries.append(SEPARATOR)
     if Action.SWITCH_MODEL in actions:
-        entries += [_model_menu(state), SEPARATOR]
+        entries.append(_model_menu(state))
+    projects = _project_menu(state)
+    if projects is not None:
+        entries.append(projects)
+    entries.append(SEPARATOR)
     entries += [e for e in _proxy_controls(state.proxy) if e.action in actions]
     entries.append(SEPARATOR)
     if Action.TOGGLE_SHELL in actions:
         entries.append(MenuEntry("Shell integration", Action.TOGGLE_SHELL, checked=state.shell_integration))
     if Action.TOGGLE_AUTOSTART in actions:
         entries.append(MenuEntry("Launch at login", Action.TOGGLE_AUTOSTART, checked=state.launch_at_login))
+    if Action.TOGGLE_STATUSLINE in actions:
+        entries.append(
+            MenuEntry("Claude Code status line", Action.TOGGLE_STATUSLINE, checked=state.claude_statusline)
+        )
     entries.append(SEPARATOR)
     for label, action in (
         ("Open config folder", Action.OPEN_CONFIG),
         ("Open log", Action.OPEN_LOG),
-        ("Usage report", Action.USAGE_REPORT),
+        ("Dashboard", Action.DASHBOARD),
     ):
         if action in actions:
             entries.append(MenuEntry(label, action))

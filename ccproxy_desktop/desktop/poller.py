@@ -6,6 +6,8 @@
   rate and a degraded health that ages out), so an idle tray does no SQL;
 - the config files (models, budgets, prices): reloaded when their mtime changes; an invalid edit keeps the last
   good settings (the proxy reports the error as a `config_error` event);
+- the Claude subscription's limits (`run/subscription.json`, written by the proxy): read when it changes; a
+  window crossing 80% or 95%, or a request refused for the limit, becomes a notification (`SubscriptionWatch`);
 - the quick model switch and the toggles (shell integration, launch at login), which the CLI may change too.
 Events present when the tray starts are not announced again: polling starts after the newest one.
 """
@@ -27,9 +29,10 @@ from ..ledger.budgets import period_window
 from ..ledger.schema import LedgerError
 from ..ledger.store import Ledger
 from ..proxy.budget_view import budget_statuses
-from .advice import Advice, advice_for_events, advice_for_request_failures, cheaper_model
+from ..proxy.subscription import latest_report
+from .advice import Advice, SubscriptionWatch, advice_for_events, advice_for_request_failures, cheaper_model
 from .prices import ModelPrices
-from .state import Spend
+from .state import Spend, Subscription
 
 __all__ = ["LedgerPoller", "switchable_models"]
 
@@ -89,6 +92,9 @@ class LedgerPoller:
         self._ledger_file: tuple[int, int] | None = None  # (device, inode) of the file the event ids are from
         self._failing = False
         self._ledger_problem: str | None = None
+        self._subscription_stamp: Stamp | None = None
+        self._subscription_read_at = -float("inf")
+        self._subscription_watch = SubscriptionWatch()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,6 +110,7 @@ class LedgerPoller:
             log.warning("ledger not readable yet: %s", exc)
             return
         self._last_event_id = events[-1].id if events else 0
+        self._subscription_watch.prime(self._read_subscription())
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tray-ledger-poller", daemon=True)
@@ -129,7 +136,22 @@ class LedgerPoller:
         changes["model_choice"] = self._override.read()
         changes.update(self._toggles())
         self._read_ledger(changes)
+        self._watch_subscription(changes)
         self._on_update(**changes)
+
+    def _read_subscription(self) -> Subscription | None:
+        report = latest_report(self._paths.subscription_file)
+        return Subscription.from_report(report, self._now().timestamp()) if report else None
+
+    def _watch_subscription(self, changes: dict[str, Any]) -> None:
+        stamp = _stamp(self._paths.subscription_file)
+        if stamp == self._subscription_stamp and self._queried_at == self._subscription_read_at:
+            return  # re-read with each ledger query too: "reset since" follows the clock
+        self._subscription_stamp, self._subscription_read_at = stamp, self._queried_at
+        subscription = self._read_subscription()
+        changes["subscription"] = subscription
+        for advice in self._subscription_watch.check(subscription):
+            self._on_advice(advice)
 
     def _reload_config(self, changes: dict[str, Any]) -> None:
         stamp = _stamp(self._paths.ccproxy_yaml, self._paths.litellm_yaml)
@@ -163,6 +185,7 @@ class LedgerPoller:
             events = self._ledger.events(self._last_event_id)
             spend = self._spend()
             health = self._ledger.provider_health()
+            projects = self._project_spend()
         except LedgerError as exc:
             if str(exc) != self._ledger_problem:
                 self._ledger_problem = str(exc)
@@ -173,6 +196,7 @@ class LedgerPoller:
         self._ledger_stamp = stamp
         self._queried_at = self._clock()
         changes["spend"] = spend
+        changes["project_spend"] = projects
         if events:
             self._last_event_id = events[-1].id
             for advice in advice_for_events(events, self._cheaper):
@@ -204,6 +228,17 @@ class LedgerPoller:
         month = self._ledger.spend(period_window("month", moment).start.timestamp())
         budgets = tuple(budget_statuses(self._settings, self._ledger, self._now)) if self._settings else ()
         return Spend(today, month, budgets)
+
+    def _project_spend(self) -> tuple[tuple[str, float], ...]:
+        """This month's known spend per project, dearest first (untagged requests as "(no project)"); empty
+        while no request carries a project."""
+        since = period_window("month", self._now()).start.timestamp()
+        groups = self._ledger.usage(since, None, "project").groups
+        named = [(g.key if g.key and g.key != "(none)" else None, g.cost_usd) for g in groups]
+        if not any(key for key, _ in named):
+            return ()
+        ranked = sorted(named, key=lambda item: -item[1])
+        return tuple((key or "(no project)", cost) for key, cost in ranked)
 
     def _cheaper(self) -> str | None:
         """The model a budget alert's button offers (see `cheaper_model`); reads prices only when asked."""

@@ -8,12 +8,12 @@ functions of it (`menu.build_menu`, `AppState.icon_kind`). Pure: imports nothing
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..ledger.budgets import BudgetStatus
 from ..pipeline.router import ModelChoice
 
-__all__ = ["AppState", "IconKind", "ProxyPhase", "ProxyStatus", "Spend"]
+__all__ = ["AppState", "IconKind", "LimitWindow", "ProxyPhase", "ProxyStatus", "Spend", "Subscription"]
 
 ProxyPhase = Literal["starting", "running", "degraded", "restarting", "stopped", "error"]
 """starting: being started, or attached and not answering yet; running: answers health checks; degraded: running
@@ -52,6 +52,57 @@ class Spend:
 
 
 @dataclass(frozen=True)
+class LimitWindow:
+    """One window of a Claude subscription's limits (`5h`, `7d`...), as the provider last reported it."""
+
+    name: str
+    used: float | None = None  # 0..1, above 1 when over
+    resets_at: int | None = None  # unix seconds
+    status: str | None = None  # allowed, allowed_warning, rejected...
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """The latest limits of the most recently seen account (`run/subscription.json`, see proxy/subscription)."""
+
+    windows: tuple[LimitWindow, ...] = ()
+    status: str | None = None
+    resets_at: int | None = None
+    as_of: float = 0.0  # unix seconds when it was read: the menu says "reset since" for a reset before it
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any], as_of: float) -> Subscription:
+        """From `proxy.subscription.latest_report`: the 5-hour window first, then the weekly ones."""
+        windows = [
+            LimitWindow(
+                str(name),
+                _number(values.get("used")),
+                _whole(values.get("resets_at")),
+                values.get("status") if isinstance(values.get("status"), str) else None,
+            )
+            for name, values in (report.get("windows") or {}).items()
+            if isinstance(values, dict)
+        ]
+        windows.sort(key=lambda w: (not w.name.endswith("h"), "_" in w.name, w.name))
+        status = report.get("status")
+        return cls(
+            tuple(windows),
+            status if isinstance(status, str) else None,
+            _whole(report.get("resets_at")),
+            as_of,
+        )
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _whole(value: object) -> int | None:
+    number = _number(value)
+    return int(number) if number is not None else None
+
+
+@dataclass(frozen=True)
 class AppState:
     """Everything the menu, the icon and the tooltip show."""
 
@@ -64,6 +115,9 @@ class AppState:
     scoped_budgets: frozenset[str] = frozenset()  # budgets limited to one model, user or project
     response_cache: bool = False  # `ccproxy.cache.enabled`: the menu offers "Clear response cache"
     provider_problem: str | None = None  # why requests are failing at the provider (health degraded), or None
+    subscription: Subscription | None = None  # a Claude subscription's limits, once a response reported them
+    project_spend: tuple[tuple[str, float], ...] = ()  # this month's spend per project, dearest first
+    claude_statusline: bool = False  # ccproxy's status line is in Claude Code's settings.json
 
     @property
     def warning(self) -> bool:

@@ -1,18 +1,26 @@
-"""The menu's two checkboxes as `Toggle`s: shell integration (`desktop.shell`) and launch at login
-(`desktop.autostart`). The protocol lets tests use a fake; the adapters here call those modules."""
+"""The menu's checkboxes as `Toggle`s: shell integration (`desktop.shell`), launch at login
+(`desktop.autostart`) and Claude Code's status line (`desktop.claude_settings`). The protocol lets tests use a
+fake; the adapters here call those modules."""
 
 from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from . import shell
+from . import claude_settings, shell
 from .autostart import Autostart
 
-__all__ = ["AutostartToggle", "ShellToggle", "Toggle", "shell_toggle"]
+__all__ = [
+    "AutostartToggle",
+    "ShellToggle",
+    "StatusLineToggle",
+    "Toggle",
+    "shell_toggle",
+    "statusline_toggle",
+]
 
 
 class Toggle(Protocol):
@@ -83,3 +91,31 @@ class AutostartToggle:
 
     def turn_off(self) -> None:
         self.autostart.disable()
+
+
+class StatusLineToggle:
+    """ccproxy's command as Claude Code's `statusLine` (the patch `ccproxy statusline --install` makes).
+    `turn_on` raises `claude_settings.ForeignStatusLine` when the user has their own; `turn_on(wrap=True)` then
+    wraps it (theirs runs, ours is appended)."""
+
+    def __init__(self, path: Path, command: Callable[[str | None], str]) -> None:
+        self.path = path
+        self.command = command
+
+    def is_on(self) -> bool:
+        return claude_settings.is_installed(self.path)
+
+    def turn_on(self, wrap: bool = False) -> None:
+        claude_settings.install(self.path, self.command, wrap=wrap)
+
+    def turn_off(self) -> None:
+        claude_settings.uninstall(self.path)
+
+
+def statusline_toggle(environ: Mapping[str, str], home: Path, config_dir: Path | None) -> StatusLineToggle:
+    """The toggle for `$CLAUDE_CONFIG_DIR/settings.json` (or ~/.claude's); `config_dir` None: the command finds
+    the config folder as ccproxy does."""
+    from ..cli.statusline_commands import installed_command
+
+    path = claude_settings.settings_file(home, environ)
+    return StatusLineToggle(path, lambda wrapped: installed_command(config_dir, wrapped))

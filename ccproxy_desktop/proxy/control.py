@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +114,9 @@ class ProxyControl:
         return payload if isinstance(payload, dict) else None
 
     def _command(self) -> list[str]:
-        return [sys.executable, "-m", SERVER_MODULE]
+        from ..frozen import module_command  # a frozen build runs itself: see frozen.py
+
+        return module_command(SERVER_MODULE)
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "CCPROXY_CONFIG_DIR": str(self.paths.config_dir), "PYTHONUNBUFFERED": "1"}
@@ -123,7 +124,8 @@ class ProxyControl:
     def exec_foreground(self) -> None:
         """Replace this process with the proxy (Ctrl-C stops it). Does not return."""
         env = {**self._env(), "CCPROXY_LOG_TO_FILE": "1"}
-        os.execve(sys.executable, self._command(), env)
+        command = self._command()
+        os.execve(command[0], command, env)
 
     def start_timeout(self) -> float:
         """How long a start may take: each LiteLLM worker imports for 20-40 s on a small machine."""

@@ -134,11 +134,15 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        dashboard = getattr(self.app, "dashboard", None)
+        if dashboard is not None and dashboard.handles(path):
+            await dashboard(scope, receive, send, self)  # its own checks: loopback, own origin, cookie
+            return
         refusal = self._refusal(scope)
         if refusal:
             await _send_error(send, 403, refusal)
             return
-        path = scope.get("path", "")
         if path in OPEN_PATHS:
             await self.app(scope, receive, send)
             return

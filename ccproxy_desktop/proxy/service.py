@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cache.key import request_key
+from ..dashboard.app import DashboardApp
 from ..ledger.records import TokenUsage
 from ..pipeline.context import Reject, RequestContext
 from .adapter import context_from_litellm, validate_anthropic_request
@@ -97,6 +98,7 @@ class ProxyService:
             ("GET", "/v1/models"): self.models,
             ("GET", STATUS_PATH): self.status,
         }
+        self.dashboard = DashboardApp(app)  # /ccproxy/dashboard/..., called by the Guard (issue 13)
 
     # -- ASGI ------------------------------------------------------------------------------------------
 

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
 import anthropic
+import httpx
 import pytest
 from PIL import Image
 
 from ccproxy_desktop.config.loader import load_settings
 from ccproxy_desktop.config.override import OverrideFile
 from ccproxy_desktop.config.paths import ConfigPaths
+from ccproxy_desktop.dashboard import PREFIX as DASHBOARD_PREFIX
 from ccproxy_desktop.desktop.icons import FILL
 from ccproxy_desktop.desktop.launch import ALREADY_RUNNING
 from ccproxy_desktop.desktop.poller import switchable_models
@@ -36,7 +38,12 @@ from ccproxy_desktop.pipeline.router import ModelChoice
 from ccproxy_desktop.proxy.control import ProxyControl, ProxyState
 from ccproxy_desktop.proxy.keys import read_master_key
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
-from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider, UsageOverride
+from ccproxy_desktop.testing.fake_provider import (
+    Behaviour,
+    FakeProvider,
+    UsageOverride,
+    unified_ratelimit_headers,
+)
 from ccproxy_desktop.testing.helpers import ledger_ids, ledger_integrity, proxy_processes
 
 if TYPE_CHECKING:
@@ -151,7 +158,11 @@ def _launch_tray(paths: ConfigPaths, sink: IO[bytes]) -> subprocess.Popen[bytes]
         str(paths.config_dir),
         "tray",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    # The "browser" is a script that records the URL it is asked to open (the Dashboard item).
+    browser = paths.config_dir.parent / "browser.sh"
+    browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> {paths.config_dir.parent / "browser.log"}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "BROWSER": f"{browser} %s"}
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
 
 
@@ -276,6 +287,67 @@ def test_a_budget_crossing_is_a_notification_with_a_cheaper_model_button(
     assert path.exists()
     # One notification for the three thresholds crossed by one request.
     assert sum("member=Notify" in m and "Budget daily" in m for m in notifications_bus.messages()) == 1
+
+
+def test_a_subscription_window_past_80_percent_is_a_notification_and_a_menu_line(
+    tray: Tray, desktop: Desktop, notifications_bus: BusMonitor
+) -> None:
+    before = open_menu(desktop, tray)
+    desktop.press("Escape")
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close")
+    # Anthropic's answer to a subscription request carries the limits of its account (issue 12).
+    tray.provider.scenario.push(Behaviour(headers=unified_ratelimit_headers({"5h": 0.85, "7d": 0.4})))
+    tray.client().messages.create(
+        model=REQUESTED, max_tokens=64, messages=[{"role": "user", "content": "limits"}]
+    )
+
+    call = notifications_bus.wait_for("member=Notify", 'string "Claude 5-hour window at 85%"', timeout=20)
+    assert "resets" in call
+
+    # The menu grew by the window lines ("5-hour window: 85%, resets 14:00", "7-day window: 40%, ...").
+    def height(menus: list[Box]) -> int:
+        return menus[0].bottom - menus[0].top
+
+    after = open_menu(desktop, tray)
+    for _ in range(5):  # the menu is rebuilt by the same poll that notified: at most a moment later
+        if height(after) > height(before):
+            break
+        desktop.press("Escape")
+        desktop.wait_until(lambda: menu_closed(desktop), "the menu to close")
+        time.sleep(1)
+        after = open_menu(desktop, tray)
+    assert height(after) > height(before), "no subscription lines in the menu"
+    path = save_crop(desktop, tray, after, "tray-subscription.png")
+    assert path.exists()
+    desktop.press("Escape")
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close")
+    # Once per window and threshold: the next answer at the same use says nothing new.
+    tray.provider.scenario.push(Behaviour(headers=unified_ratelimit_headers({"5h": 0.86, "7d": 0.4})))
+    tray.client().messages.create(
+        model=REQUESTED, max_tokens=64, messages=[{"role": "user", "content": "limits"}]
+    )
+    time.sleep(3)  # two poll intervals of the tray
+    assert sum("Claude 5-hour window" in m for m in notifications_bus.messages()) == 1
+
+
+def test_the_dashboard_item_opens_the_dashboard_in_the_browser(tray: Tray, desktop: Desktop) -> None:
+    opened = tray.paths.config_dir.parent / "browser.log"
+    open_menu(desktop, tray)
+    desktop.press("Up", "Up", "Return")  # from the bottom: Quit, then Dashboard
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close after the choice")
+    [url] = poll(lambda: opened.exists() and opened.read_text().split(), "the browser to be given a URL", 60)
+    state = tray.control.state()
+    assert state is not None
+    assert url.startswith(f"{state.url}{DASHBOARD_PREFIX}/"), url
+    # A one-time URL (the token in its fragment) that lets a browser in, once.
+    token = url.partition("#")[2].removeprefix("token=")
+    with httpx.Client(base_url=state.url, timeout=10) as http:
+        assert http.get(f"{DASHBOARD_PREFIX}/api/now").status_code == 401  # no cookie yet
+        signed_in = http.post(f"{DASHBOARD_PREFIX}/api/session", json={"token": token})
+        assert signed_in.status_code == 200, signed_in.text
+        assert http.get(f"{DASHBOARD_PREFIX}/api/now").status_code == 200  # the cookie it set
+        again = http.post(f"{DASHBOARD_PREFIX}/api/session", json={"token": token})
+        assert again.status_code == 403
 
 
 def test_a_proxy_stopped_from_outside_is_announced_and_restarted(

@@ -240,6 +240,15 @@ def test_open_log_and_config_folder(started: World) -> None:
     assert started.paths.proxy_log.exists()
 
 
+def test_the_dashboard_item_falls_back_to_the_usage_report_when_no_proxy_serves_it(started: World) -> None:
+    # `ccproxy dashboard` (a real subprocess) finds no running proxy and fails: the month's chart opens instead.
+    started.app.dispatch(Action.DASHBOARD)
+    deadline = time.monotonic() + 60
+    while not started.opener.opened and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert started.opener.opened == [started.paths.run_dir / "usage-report.png"]
+
+
 def test_usage_report_draws_this_months_chart_and_opens_it(started: World) -> None:
     record(started, 2, cost_usd=1.5)
     started.app.dispatch(Action.USAGE_REPORT)

@@ -118,10 +118,11 @@ def test_the_whole_menu_of_a_running_proxy() -> None:
         "---",
         "Shell integration",
         "Launch at login",
+        "Claude Code status line",
         "---",
         "Open config folder",
         "Open log",
-        "Usage report",
+        "Dashboard",
         "---",
         "Quit",
     ]
@@ -274,7 +275,7 @@ def test_pystray_menu_dispatches_and_follows_the_current_state(pystray_dummy: ob
 def test_clear_response_cache_shows_only_when_the_cache_is_on() -> None:
     assert "Clear response cache" not in labels(build_menu(STATE))
     menu = build_menu(replace(STATE, response_cache=True))
-    assert labels(menu)[-4:] == ["Usage report", "Clear response cache", "---", "Quit"]
+    assert labels(menu)[-4:] == ["Dashboard", "Clear response cache", "---", "Quit"]
     assert "Clear response cache" not in labels(
         build_menu(replace(STATE, response_cache=True), {Action.QUIT})
     )

@@ -161,3 +161,34 @@ def test_answers_without_the_headers_change_nothing(
     assert _unified(raw.headers) == {}
     time.sleep(1.5)
     assert _status(subscription_proxy)["subscription"] == before
+
+
+def test_usage_over_the_window_counts_the_requests_since_it_opened(
+    subscription_proxy: RunningProxy, client: anthropic.Anthropic, provider: FakeProvider
+) -> None:
+    headers = unified_ratelimit_headers({"5h": 0.07}, now=time.time())  # a window opened this hour
+    provider.scenario.push(Behaviour(headers=headers))
+    client.messages.create(**MESSAGE)
+    _wait_for_used(subscription_proxy, "5h", 0.07)
+    before = _usage(subscription_proxy, "--window", "5h")
+    assert before["period"].startswith("window 5h since ")
+    assert before["total"]["requests"] >= 1
+    provider.scenario.push(Behaviour(headers=headers))
+    client.messages.create(**MESSAGE)
+    wait_for(
+        lambda: (
+            _usage(subscription_proxy, "--window", "5h")["total"]["requests"]
+            == before["total"]["requests"] + 1
+        ),
+        timeout=10,
+    )
+    unknown = run_ccproxy(subscription_proxy.paths, "usage", "--window", "7d_opus")
+    assert unknown.returncode == 1
+    assert "--window 7d_opus: no reset time known for it (windows known: 5h)" in unknown.stderr
+
+
+def _usage(proxy: RunningProxy, *args: str) -> dict[str, Any]:
+    result = run_ccproxy(proxy.paths, "usage", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    usage: dict[str, Any] = json.loads(result.stdout)
+    return usage

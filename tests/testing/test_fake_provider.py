@@ -828,3 +828,18 @@ def test_cli_serves_in_the_foreground() -> None:
         finally:
             process.terminate()
         assert process.wait(timeout=5) == 0
+
+
+def test_a_subscription_token_needs_the_oauth_beta(provider: FakeProvider, http: httpx.Client) -> None:
+    # As Anthropic does: a Claude subscription (OAuth) token without `oauth-2025-04-20` among the betas is refused,
+    # so a proxy that drops or rewrites `anthropic-beta` fails a test the way it would fail a user.
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+    token = {"authorization": "Bearer sk-ant-oat01-fake", "anthropic-version": "2023-06-01"}
+    refused = http.post("/v1/messages", json=body, headers=token)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["message"] == "OAuth authentication is currently not supported."
+
+    betas = {**token, "anthropic-beta": "claude-code-20250219, oauth-2025-04-20"}
+    assert http.post("/v1/messages", json=body, headers=betas).status_code == 200
+    api_key = {"x-api-key": "sk-ant-api03-x", "anthropic-version": "2023-06-01"}  # a key needs no beta
+    assert http.post("/v1/messages", json=body, headers=api_key).status_code == 200

@@ -228,7 +228,8 @@ def unified_ratelimit_headers(
 ) -> dict[str, str]:
     """The `anthropic-ratelimit-unified-*` headers Anthropic sends to a Claude subscription (OAuth) request,
     for `used` fractions per window (`{"5h": 0.62, "7d": 0.3}`), for `Behaviour(headers=...)`: per window
-    `-utilization`, `-reset` (unix seconds: the next whole hour of the window's end) and `-status` (allowed,
+    `-utilization`, `-reset` (unix seconds: the window's length after the start of this hour) and `-status`
+    (allowed,
     allowed_warning from 0.75 with `-surpassed-threshold`, rejected from 1.0), and the overall `-status`,
     `-reset` and `-representative-claim` of the most used window (see docs/research/subscription-limits.md)."""
     if not used:
@@ -239,7 +240,7 @@ def unified_ratelimit_headers(
     resets: dict[str, int] = {}
     for name, fraction in used.items():
         seconds, _ = UNIFIED_WINDOWS.get(name, (7 * 86400, name))
-        resets[name] = int((now + seconds) // 3600 * 3600 + 3600)
+        resets[name] = int(now // 3600 * 3600 + seconds)  # a window opened this hour
         status = "rejected" if fraction >= 1 else "allowed"
         if 1 > fraction >= UNIFIED_WARNING_THRESHOLD:
             status = "allowed_warning"

@@ -54,6 +54,24 @@ def _presented_tokens(request: web.Request) -> list[str]:
     return tokens
 
 
+OAUTH_TOKEN_PREFIX = "sk-ant-oat"
+OAUTH_BETA = "oauth-2025-04-20"
+
+
+def _oauth_without_beta(request: web.Request) -> bool:
+    """A Claude subscription (OAuth) token on the Messages API without the `oauth-2025-04-20` beta: Anthropic
+    refuses those, so a proxy that drops or rewrites `anthropic-beta` fails here as it would there."""
+    if not request.path.startswith("/v1/messages"):
+        return False
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip().startswith(OAUTH_TOKEN_PREFIX):
+        return False
+    betas = {
+        beta.strip() for value in request.headers.getall("anthropic-beta", []) for beta in value.split(",")
+    }
+    return OAUTH_BETA not in betas
+
+
 def _decode_body(content_type: str, raw: bytes) -> tuple[object | None, dict[str, str] | None]:
     """(JSON value, form fields) of a body; each None when the body is not of that kind."""
     if content_type == "application/x-www-form-urlencoded":
@@ -180,6 +198,11 @@ class FakeProviderServer:
         """401 for bad credentials on model paths (the queue is left alone), else the scenario's next one."""
         if request.path != OAUTH_TOKEN_PATH and not self._authorized(request):
             return Behaviour(kind="status", status=401, message="invalid x-api-key")
+        if _oauth_without_beta(request):
+            # What Anthropic answers a Claude subscription token sent without the OAuth beta.
+            return Behaviour(
+                kind="status", status=401, message="OAuth authentication is currently not supported."
+            )
         return self.scenario.next_behaviour(request.path, record.model)
 
     def _authorized(self, request: web.Request) -> bool:
