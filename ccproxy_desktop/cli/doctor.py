@@ -96,7 +96,13 @@ def _tray() -> Check:
         return Check("tray", "warning", "no display: `ccproxy tray` runs the proxy headless")
     backend = choose_backend(os.environ)
     if backend == "xorg":
-        return Check("tray", "warning", "no GTK for Python (PyGObject): the tray icon would have no menu")
+        return Check(
+            "tray",
+            "warning",
+            "no GTK for Python (PyGObject): the tray icon has no menu, a click on it opens the dashboard. "
+            "For the menu: sudo apt install python3-gi gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 "
+            "(system Python) or pip install 'ccproxy-desktop[gtk]' (venv); see docs/desktop.md",
+        )
     return Check("tray", "ok", f"pystray backend {backend or 'default'}")
 
 

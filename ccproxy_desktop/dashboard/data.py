@@ -1,8 +1,10 @@
 """What each dashboard page shows, as JSON-ready dicts. Numbers come from the same functions as
 `ccproxy usage --json` / `budget --json` (ledger queries, `budget_statuses`), so they are identical.
 
-Every function reads through indexed queries (the `ts` index or the primary key) and pages its lists; none
-returns prompt text or keys (the ledger holds neither; config files are shown with secret values hidden)."""
+A period's figures are read through the ledger's `ts` index, lists are paged by primary key; "all" periods
+and the A/B report (by `variant`, which no index covers) read every row: `bench/dashboard_pages.py` measures
+each page. None returns prompt text or keys: the ledger holds neither, and config files are shown through
+`redact`."""
 
 from __future__ import annotations
 

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from ccproxy_desktop.cli import doctor as doctor_module
+
 
 def doctor(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
@@ -47,3 +51,11 @@ def test_a_broken_config_is_an_error_naming_file_and_line(tmp_path: Path) -> Non
     result = doctor(config_dir)
     assert result.returncode == 1
     assert f"error  config: {config_dir / 'ccproxy.yaml'}:3: ccproxy.rules[0].rule:" in result.stdout
+
+
+def test_a_display_without_pygobject_says_how_to_get_the_menu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr("ccproxy_desktop.desktop.backend.choose_backend", lambda environ: "xorg")
+    check = doctor_module._tray()
+    assert check.status == "warning"
+    assert "no menu" in check.detail and "python3-gi" in check.detail and "[gtk]" in check.detail

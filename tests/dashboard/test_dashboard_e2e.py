@@ -92,7 +92,7 @@ def test_numbers_equal_usage_and_budget_json(browser: Any, proxy: RunningProxy) 
     # the other pages render without an error
     for page in ("routing", "ab", "health", "config"):
         browser.find_element(By.ID, f"tab-{page}").click()
-        wait_for(lambda page=page: browser.find_element(By.ID, f"page-{page}").is_displayed())
+        wait_for(browser.find_element(By.ID, f"page-{page}").is_displayed)
     wait_for(lambda: "both files are valid" in browser.find_element(By.ID, "config-issues").text)
     assert proxy.key not in browser.page_source
     assert "error" not in browser.find_element(By.ID, "live").text

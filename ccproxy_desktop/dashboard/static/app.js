@@ -27,7 +27,7 @@
     return "$" + Number(v).toLocaleString("en-US", {minimumFractionDigits: digits, maximumFractionDigits: digits}) + (unknown ? "+?" : "");
   }
   function num(v) { return v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US"); }
-  function ms(v) { return v === null || v === undefined ? "–" : Math.round(v) + " ms"; }
+  function ms(v) { return v === null || v === undefined ? "–" : num(Math.round(v)) + " ms"; }
   function time(ts) { return new Date(ts * 1000).toLocaleTimeString(); }
   function duration(seconds) {
     var m = Math.floor(seconds / 60), h = Math.floor(m / 60), d = Math.floor(h / 24);
@@ -73,9 +73,14 @@
   });
   window.addEventListener("hashchange", function () { show(location.hash.slice(1)); });
 
+  var cost = {};  // ms the last load of each page took: a slow page is refreshed less often
   function load(name) {
     var fn = {now: loadNow, spend: loadSpend, routing: loadRouting, ab: loadAb, health: loadHealth, config: loadConfig}[name];
-    fn().catch(function (err) { $("live").textContent = "error: " + err.message; });
+    var started = Date.now();
+    fn().then(function () {
+      cost[name] = Date.now() - started;
+      if ($("live").textContent.indexOf("error") === 0) $("live").textContent = "live";
+    }).catch(function (err) { $("live").textContent = "error: " + err.message; });
   }
 
   // -- Now ---------------------------------------------------------------------------------------------
@@ -85,12 +90,12 @@
     var model = r.requested_model === r.routed_model ? r.routed_model : r.requested_model + " → " + r.routed_model;
     var flags = [r.cached ? "cached" : "", r.retried ? "retried ×" + r.retried : "", r.fallback ? "fallback" : ""].filter(Boolean).join(", ");
     return row([
-      {text: time(r.ts)}, {text: r.session ? r.session.slice(0, 12) : "–"}, {text: r.rule}, {text: model},
+      {text: time(r.ts)}, {text: r.session ? r.session.slice(0, 12) : "–"}, {text: r.rule}, {text: model, cls: "wrap"},
       {text: num(tokens.input), cls: "num"}, {text: num(tokens.output), cls: "num"},
       {text: num(tokens.cache_read) + " / " + num(tokens.cache_write), cls: "num"},
       {text: usd(r.cost_usd), cls: "num", attrs: {"data-value": r.cost_usd === null ? "" : r.cost_usd}},
       {text: ms(r.latency_ms), cls: "num"},
-      {text: r.outcome + (flags ? " (" + flags + ")" : ""), cls: r.outcome === "ok" ? "good" : "bad"}
+      {text: r.outcome + (flags ? " (" + flags + ")" : ""), cls: "wrap " + (r.outcome === "ok" ? "good" : "bad")}
     ], {"data-id": r.id, "data-routed": r.routed_model});
   }
   function addLatest(r, top) {
@@ -228,7 +233,12 @@
       var keys = d.groups.map(function (g) { return g.key; });
       stackedChart($("spend-chart"), d.days, keys);
       var legend = clear($("spend-legend"));
-      keys.forEach(function (k, i) { var item = el("span", {}); item.appendChild(el("span", {"class": "swatch", style: "background:" + COLORS[i % COLORS.length]})); item.appendChild(document.createTextNode(k)); legend.appendChild(item); });
+      keys.forEach(function (k, i) {
+        // an SVG swatch: the page's CSP allows no inline styles, and a fill attribute is not one
+        var item = el("span", {}), swatch = svg("svg", {"class": "swatch", viewBox: "0 0 10 10", "aria-hidden": "true"});
+        swatch.appendChild(svg("rect", {width: 10, height: 10, rx: 2, fill: COLORS[i % COLORS.length]}));
+        item.appendChild(swatch); item.appendChild(document.createTextNode(k)); legend.appendChild(item);
+      });
       var body = clear($("spend-groups"));
       d.groups.forEach(function (g) {
         body.appendChild(row([{text: g.key}, {text: num(g.requests), cls: "num", attrs: {"data-value": g.requests}},
@@ -237,12 +247,16 @@
       });
       var fc = clear($("spend-forecast"));
       if (!d.budgets.length) fc.appendChild(el("p", {}, "no budgets configured"));
-      d.budgets.forEach(function (b) { var box = el("div", {"class": "card", "data-name": b.name}); box.appendChild(el("h2", {}, b.name + " (" + b.period + ")")); box.appendChild(forecastChart(b)); box.appendChild(el("p", {"class": "muted"}, forecastText(b))); fc.appendChild(box); });
+      d.budgets.forEach(function (b) { var box = el("div", {"class": "card chart", "data-name": b.name}); box.appendChild(el("h2", {}, b.name + " (" + b.period + ")")); box.appendChild(forecastChart(b)); box.appendChild(el("p", {"class": "muted"}, forecastText(b))); fc.appendChild(box); });
       var s = clear($("spend-sessions"));
       d.top_sessions.forEach(function (g) { s.appendChild(row([{text: g.key}, {text: num(g.requests), cls: "num"}, {text: usd(g.cost_usd, g.unknown_cost_requests), cls: "num", attrs: {"data-value": g.cost_usd}}])); });
     });
   }
-  ["spend-period", "spend-by", "spend-since", "spend-until"].forEach(function (id) { $(id).addEventListener("change", function () { load("spend"); }); });
+  function customDates() { $("spend-dates").hidden = $("spend-period").value !== "custom"; }
+  ["spend-period", "spend-by", "spend-since", "spend-until"].forEach(function (id) {
+    $(id).addEventListener("change", function () { customDates(); load("spend"); });
+  });
+  customDates();
 
   // -- Routing -----------------------------------------------------------------------------------------
   function loadRouting() {
@@ -281,7 +295,7 @@
         if (t.winner) { verdict.appendChild(el("strong", {}, "Winner: " + t.winner)); verdict.appendChild(document.createTextNode(": " + t.reason)); }
         else verdict.textContent = t.reason;
         section.appendChild(verdict);
-        if (t.samples_needed) section.appendChild(el("p", {"class": "samples", "data-value": t.samples_needed}, "Samples still needed: about " + num(t.samples_needed) + " more requests per variant"));
+        if (t.samples_needed) section.appendChild(el("p", {"class": "samples", "data-value": t.samples_needed}, "Samples still needed: " + num(t.samples_needed) + " per variant"));
         var table = el("table", {}), head = el("tr", {});
         ["Variant", "Weight", "Requests", "Success rate", "p50", "p95", "Cost/request"].forEach(function (h, i) { head.appendChild(el("th", {scope: "col", "class": i ? "num" : ""}, h)); });
         table.appendChild(el("thead", {})).appendChild(head);
@@ -328,12 +342,14 @@
 
   // -- live --------------------------------------------------------------------------------------------
   // A new request is added to the Now table at once; the page on show is reloaded at most every
-  // REFRESH_MS[page] (its figures cost a ledger read: docs/benchmarks.md), and not while the tab is hidden.
+  // REFRESH_MS[page], or 20 times as long as its last load took (so one open dashboard keeps below ~5% of a
+  // core however large the ledger: docs/benchmarks.md), and not while the browser tab is hidden.
   var REFRESH_MS = {now: 1000, spend: 5000, routing: 5000, health: 5000, ab: 10000, config: 0};
   var stale = {}, lastLoad = {}, timer = null;
   function refreshSoon() {
     if (document.hidden || timer !== null || !stale[page]) return;
-    var wait = Math.max(300, (lastLoad[page] || 0) + REFRESH_MS[page] - Date.now());
+    var every = Math.max(REFRESH_MS[page], 20 * (cost[page] || 0));
+    var wait = Math.max(300, (lastLoad[page] || 0) + every - Date.now());
     timer = setTimeout(function () {
       timer = null;
       if (document.hidden || !stale[page]) return;
@@ -348,7 +364,13 @@
   function connect() {
     var source = new EventSource("api/events");
     source.onopen = function () { $("live").textContent = "live"; };
-    source.onerror = function () { $("live").textContent = "reconnecting…"; };
+    source.onerror = function () {
+      $("live").textContent = "reconnecting…";
+      // The browser retries by itself unless the answer was not a stream (a 401 after the proxy restarted,
+      // which ends every session): then ask again in a while; `get` shows "signed out" on a 401.
+      if (source.readyState !== EventSource.CLOSED) return;
+      setTimeout(function () { get("api/now").then(connect, function (err) { if (err.message !== "401") setTimeout(connect, 5000); }); }, 3000);
+    };
     source.addEventListener("request", function (e) { addLatest(JSON.parse(e.data), true); });
     source.addEventListener("event", function (e) {
       var kind = JSON.parse(e.data).kind;
