@@ -65,6 +65,10 @@ class HookEnv(RuleEnv, Protocol):
     def provider_of(self, model_name: str) -> str:
         """The provider (anthropic, openai, gemini...) that serves `model_name`, or "" if unknown."""
 
+    def takes_claude_credentials(self, model_name: str) -> bool:
+        """True if a Claude credential may go with `model_name`'s requests: an Anthropic-format deployment
+        on one of `claude_credential_hosts` (Anthropic's own API), not another provider's endpoint."""
+
     def is_proxy_key(self, key: str) -> bool:
         """True if `key` is a key clients use to authenticate to this proxy."""
 
@@ -239,6 +243,8 @@ class ForwardOAuth(Hook):
         provider = self.env.provider_of(ctx.target_model)
         if not provider:
             return
+        if provider == "anthropic" and not self.env.takes_claude_credentials(ctx.target_model):
+            return  # another provider's Anthropic-compatible endpoint: its own key, never a Claude login
         token = self.env.tokens.token_for(provider)
         client_token = _bearer(ctx.headers)
         if (
@@ -273,8 +279,11 @@ class ForwardApiKey(Hook):
 
     async def __call__(self, ctx: RequestContext) -> None:
         key = ctx.headers.get("x-api-key")
-        if key and not self.env.is_proxy_key(key):
-            ctx.upstream_api_key = key
+        if not key or self.env.is_proxy_key(key):
+            return
+        if key.startswith("sk-ant-") and not self.env.takes_claude_credentials(ctx.target_model):
+            return  # a Claude key goes to Anthropic only: another provider gets its own key
+        ctx.upstream_api_key = key
 
 
 def _merge_beta(ctx: RequestContext, values: Sequence[str]) -> None:

@@ -12,13 +12,17 @@ import fnmatch
 import importlib
 import inspect
 import logging
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config.loader import ConfigInvalid, Settings
+from ..config.schema import ModelEntry
 from ..config.yamlsrc import ConfigIssue
+from ..proxy.deployments import ANTHROPIC_API_BASE
 from .ab import ABTests, check_ab_tests
 from .context import Reject, RequestContext
 from .hooks import BUILTIN_HOOKS, Hook, HookEnv, TokenSource
@@ -66,6 +70,9 @@ class PipelineEnv:
     def provider_of(self, model_name: str) -> str:
         return provider_of(self.settings, model_name)
 
+    def takes_claude_credentials(self, model_name: str) -> bool:
+        return takes_claude_credentials(self.settings, model_name)
+
     def is_proxy_key(self, key: str) -> bool:
         return key in self.proxy_keys
 
@@ -94,19 +101,52 @@ _PREFIX_PROVIDERS = (
 )
 
 
+def takes_claude_credentials(settings: Settings, model_name: str) -> bool:
+    """Whether a Claude credential (a subscription token, an Anthropic API key) may be sent for `model_name`:
+    only when config.yaml serves it from an Anthropic-format deployment on one of `claude_credential_hosts`
+    (Anthropic's own API by default). Other providers' Anthropic-compatible endpoints (DeepSeek, Moonshot,
+    OpenRouter...) get their own keys, never the user's Claude login."""
+    if provider_of(settings, model_name) != "anthropic":
+        return False
+    entry = _entry_of(settings, model_name)
+    base = entry.litellm_params.get("api_base") if entry is not None else None
+    if not isinstance(base, str) or not base:
+        base = os.environ.get("ANTHROPIC_API_BASE") or ANTHROPIC_API_BASE
+    host = (urlsplit(base).hostname or "").lower()
+    return host in {h.lower() for h in settings.ccproxy.claude_credential_hosts}
+
+
+def _entry_named(settings: Settings, model_name: str) -> ModelEntry | None:
+    """The config.yaml entry named `model_name`, else the first wildcard entry matching it, else None."""
+    entries = settings.litellm.model_list
+    exact = next((m for m in entries if m.model_name == model_name), None)
+    if exact is not None:
+        return exact
+    return next(
+        (m for m in entries if "*" in m.model_name and fnmatch.fnmatchcase(model_name, m.model_name)), None
+    )
+
+
+def _entry_of(settings: Settings, model_name: str) -> ModelEntry | None:
+    """The config.yaml entry that finally serves `model_name` (aliases followed), or None."""
+    found = None
+    for _ in range(4):
+        entry = _entry_named(settings, model_name)
+        if entry is None:
+            break
+        found = entry
+        target = entry.target
+        if entry.is_alias and target != model_name and _entry_named(settings, target) is not None:
+            model_name = target  # `ccproxy route`'s alias of another entry
+            continue
+        break
+    return found
+
+
 def provider_of(settings: Settings, model_name: str) -> str:
     """The provider serving `model_name` according to config.yaml (following one alias hop)."""
     for _ in range(4):
-        entry = next((m for m in settings.litellm.model_list if m.model_name == model_name), None)
-        if entry is None:
-            entry = next(
-                (
-                    m
-                    for m in settings.litellm.model_list
-                    if "*" in m.model_name and fnmatch.fnmatchcase(model_name, m.model_name)
-                ),
-                None,
-            )
+        entry = _entry_named(settings, model_name)
         if entry is None:
             break
         explicit = entry.litellm_params.get("custom_llm_provider")

@@ -37,6 +37,7 @@ def received_auth(provider: FakeProvider) -> str:
 def config(provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> ConfigPaths:
     ccproxy_section = {
         "hooks": ["rule_evaluator", "model_router", "forward_oauth", "add_beta_headers"],
+        "claude_credential_hosts": ["127.0.0.1"],
         "credential_store": "file",
     }
     paths = write_fake_config(
@@ -130,7 +131,11 @@ def test_an_expiring_token_is_refreshed_before_it_expires(provider: FakeProvider
         tmp_path / "cfg",
         provider.base_url,
         free_port(),
-        ccproxy={"hooks": ["rule_evaluator", "model_router", "forward_oauth"], "credential_store": "file"},
+        ccproxy={
+            "hooks": ["rule_evaluator", "model_router", "forward_oauth"],
+            "claude_credential_hosts": ["127.0.0.1"],
+            "credential_store": "file",
+        },
     )
     lifetime = 6.0  # refreshed at 80%: 4.8 s after it was obtained
     stored = {
@@ -157,7 +162,11 @@ def test_a_failing_token_endpoint_backs_off_and_is_reported(provider: FakeProvid
         tmp_path / "cfg",
         provider.base_url,
         free_port(),
-        ccproxy={"hooks": ["rule_evaluator", "model_router", "forward_oauth"], "credential_store": "file"},
+        ccproxy={
+            "hooks": ["rule_evaluator", "model_router", "forward_oauth"],
+            "claude_credential_hosts": ["127.0.0.1"],
+            "credential_store": "file",
+        },
     )
     stored = {
         "access_token": "sk-ant-oat01-expiring",
@@ -200,6 +209,7 @@ def test_without_any_keyring_the_proxy_starts_warns_once_and_works(
         free_port(),
         ccproxy={
             "hooks": ["rule_evaluator", "model_router", "forward_oauth"],
+            "claude_credential_hosts": ["127.0.0.1"],
             "oat_sources": {"anthropic": {"file": str(token_file)}},
         },
     )

@@ -34,6 +34,13 @@ MODELS = {
     "gpt": {"model": "openai/gpt-4o", "api_key": "sk-openai"},
     "gemini-pro": {"model": "gemini/gemini-2.5-pro"},
     "claude-*": {"model": "anthropic/claude-*"},
+    # Another provider's Anthropic-compatible endpoint: "anthropic" to LiteLLM, but not Anthropic's API.
+    "deepseek": {
+        "model": "anthropic/deepseek-chat",
+        "api_base": "https://api.deepseek.com/anthropic",
+        "api_key": "sk-deepseek",
+    },
+    "routed-deepseek": {"model": "deepseek"},  # `ccproxy route RULE deepseek`: an alias of the entry above
 }
 PROXY_KEY = "sk-proxy-0123456789"
 
@@ -470,7 +477,7 @@ async def test_model_router_refuses_a_model_the_proxy_does_not_serve() -> None:
     assert (caught.value.status, caught.value.error_type) == (404, "not_found_error")
     assert caught.value.message == (
         "model: gpt-5-turbo is not served by this proxy "
-        "(models: background, claude-*, default, gemini-pro, gpt)"
+        "(models: background, claude-*, deepseek, default, gemini-pro, gpt, routed-deepseek)"
     )
 
 
@@ -491,3 +498,28 @@ async def test_model_router_sends_a_fallback_try_to_the_forced_model() -> None:
     await run(ctx, ModelRouterHook(make_env()))
 
     assert (ctx.routed_model, ctx.route_reason) == ("default", "fallback")
+
+
+@pytest.mark.parametrize("client_auth", [None, "Bearer sk-ant-oat01-the-users-own-login"])
+async def test_a_claude_login_never_goes_to_another_providers_anthropic_endpoint(
+    client_auth: str | None,
+) -> None:
+    # forward_oauth with a stored Claude login (and a client sending its own): a route to DeepSeek's
+    # Anthropic-format endpoint keeps DeepSeek's key; the login is for api.anthropic.com only.
+    headers = {"authorization": client_auth} if client_auth else {}
+    env = make_env(FakeTokens({"anthropic": ANTHROPIC_TOKEN}))
+    ctx = await run(request(headers=headers, routed_model="deepseek"), ForwardOAuth(env))
+    assert ctx.upstream_api_key is None and "authorization" not in ctx.upstream_headers
+    assert env.takes_claude_credentials("default") and not env.takes_claude_credentials("deepseek")
+    assert not env.takes_claude_credentials("routed-deepseek")
+    assert not env.takes_claude_credentials("gpt")
+
+
+async def test_forward_apikey_keeps_a_claude_key_from_another_provider() -> None:
+    headers = {"x-api-key": "sk-ant-api03-users-own-key"}
+    ctx = await run(request(headers=headers, routed_model="deepseek"), ForwardApiKey(make_env()))
+    assert ctx.upstream_api_key is None
+    ctx = await run(
+        request(headers={"x-api-key": "sk-other-own-key"}, routed_model="gpt"), ForwardApiKey(make_env())
+    )
+    assert ctx.upstream_api_key == "sk-other-own-key"  # not a Claude key: the hook's documented behaviour

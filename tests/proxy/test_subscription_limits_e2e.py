@@ -51,6 +51,7 @@ def subscription_proxy(
                 "forward_oauth",
                 "add_beta_headers",
             ],
+            "claude_credential_hosts": ["127.0.0.1"],
             "oat_sources": {"anthropic": {"file": str(token_file)}},
         },
     )
