@@ -17,6 +17,7 @@ from . import (
     demo,
     doctor,
     model_commands,
+    provider_commands,
     proxy_commands,
     shell_commands,
     statusline_commands,
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab_commands.add_parser(sub)
     dashboard_commands.add_parser(sub)
     user_commands.add_parser(sub)
+    provider_commands.add_parser(sub)
 
     p = sub.add_parser(
         "statusline", help="Claude Code's status line: routed model, session cost, budget, 5h window"

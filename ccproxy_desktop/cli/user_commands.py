@@ -9,9 +9,9 @@ import sys
 import time
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from ..config.edit import ConfigEditError, add_user, edit_config
 from ..config.loader import ConfigInvalid, load_settings
 from ..config.paths import ConfigPaths
 from ..config.schema import CCProxySection, UserSpec
@@ -74,11 +74,15 @@ def user_add(paths: ConfigPaths, args: argparse.Namespace) -> int:
     if args.name in existing:
         print(f"ccproxy: user {args.name!r} already exists in {paths.ccproxy_yaml}", file=sys.stderr)
         return 1
-    snippet = yaml.safe_dump({"users": {args.name: entry}}, sort_keys=False)
-    print(f"Key for user {args.name!r} (shown only now: ccproxy.yaml keeps just its hash):\n\n  {key}\n")
-    print(f"Add this under `ccproxy:` in {paths.ccproxy_yaml} (merge into an existing `users:`):\n")
-    print("\n".join("  " + line for line in snippet.splitlines()))
-    print("\nThe running proxy picks it up when the file is saved. The user sets ANTHROPIC_API_KEY (or")
+    try:  # in place, comments kept, validated, with a .bak backup (config/edit.py)
+        result = edit_config(paths, "ccproxy.yaml", add_user(args.name, entry))
+    except (ConfigEditError, ConfigInvalid) as exc:
+        print(f"ccproxy: the user was not added:\n{exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(result.diff)
+    print(f"saved {result.path}" + (f" (previous version: {result.backup})" if result.backup else ""))
+    print(f"\nKey for user {args.name!r} (shown only now: ccproxy.yaml keeps just its hash):\n\n  {key}\n")
+    print("The running proxy picks the user up within a second. The user sets ANTHROPIC_API_KEY (or")
     print("ANTHROPIC_AUTH_TOKEN) to the key and ANTHROPIC_BASE_URL to the proxy's URL.")
     return 0
 

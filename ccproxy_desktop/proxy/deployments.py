@@ -19,19 +19,40 @@ from urllib.parse import urlsplit
 
 from ..config.schema import ModelEntry
 
-__all__ = ["ANTHROPIC_API_BASE", "Deployment", "Deployments", "resolve_secret"]
+__all__ = [
+    "ANTHROPIC_API_BASE",
+    "KEYRING_PREFIX",
+    "Deployment",
+    "Deployments",
+    "keyring_reference",
+    "resolve_secret",
+]
 
 ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_TIMEOUT_S = 600.0
 
 
+KEYRING_PREFIX = "keyring/"
+"""`api_key: keyring/NAME` in config.yaml: the key stored under NAME in the OS keyring (`ccproxy provider add`)."""
+
+
 def resolve_secret(value: Any, environ: Mapping[str, str]) -> str | None:
-    """A config value that may be `os.environ/NAME` (LiteLLM's notation), as a string or None."""
+    """A config value that may be `os.environ/NAME` (LiteLLM's notation), as a string or None. A
+    `keyring/NAME` reference is None here: the proxy fills it from its credential manager per request."""
     if not isinstance(value, str) or not value:
         return None
     if value.startswith("os.environ/"):
         return environ.get(value.removeprefix("os.environ/")) or None
+    if value.startswith(KEYRING_PREFIX):
+        return None
     return value
+
+
+def keyring_reference(value: Any) -> str | None:
+    """NAME of an `api_key: keyring/NAME` value, else None."""
+    if isinstance(value, str) and value.startswith(KEYRING_PREFIX) and len(value) > len(KEYRING_PREFIX):
+        return value.removeprefix(KEYRING_PREFIX)
+    return None
 
 
 def _provider(entry: ModelEntry) -> str:
@@ -64,6 +85,7 @@ class Deployment:
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT_S
     takes_client_credentials: bool = False  # Anthropic's own API: a client's own Claude login may go there
+    keyring_credential: str | None = None  # `api_key: keyring/NAME`: the stored key NAME authenticates
 
     @property
     def ledger_model(self) -> str:
@@ -115,6 +137,10 @@ class Deployments:
             return exact
         return [e for e in self._wild if fnmatch.fnmatchcase(name, e.model_name)][:1]
 
+    def serves_exactly(self, name: str) -> bool:
+        """True when an entry is named exactly `name` (no wildcard)."""
+        return bool(self._exact.get(name))
+
     def is_native(self, name: str) -> bool:
         """True when every deployment of `name` speaks Anthropic Messages (so the native path serves it)."""
         entries = self.entries_for(name)
@@ -143,7 +169,7 @@ class Deployments:
             # Not ANTHROPIC_BASE_URL: in a shell set up for Claude Code that is this proxy's own URL.
             api_base = self._environ.get("ANTHROPIC_API_BASE") or ANTHROPIC_API_BASE
         api_key = resolve_secret(params.get("api_key"), self._environ)
-        if native and api_key is None:
+        if native and api_key is None and keyring_reference(params.get("api_key")) is None:
             api_key = self._environ.get("ANTHROPIC_API_KEY") or None
         headers = params.get("extra_headers")
         timeout = params.get("stream_timeout") or params.get("timeout") or self._timeout
@@ -158,4 +184,5 @@ class Deployments:
             extra_headers={str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
             timeout=float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else self._timeout,
             takes_client_credentials=native and host in self._credential_hosts,
+            keyring_credential=keyring_reference(params.get("api_key")),
         )

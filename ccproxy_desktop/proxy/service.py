@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cache.key import request_key
@@ -226,7 +226,9 @@ class ProxyService:
         ctx.call_type = call_type
         if ctx.model.startswith(ALIAS_PREFIX):  # a route as model discovery lists it
             name = ctx.model.removeprefix(ALIAS_PREFIX)
-            if self.app.current.deployments.entries_for(name):
+            deployments = self.app.current.deployments
+            # Unless the whole name is served itself (`anthropic/claude-sonnet-4-6` of `provider add`).
+            if not deployments.serves_exactly(ctx.model) and deployments.entries_for(name):
                 ctx.model = name
         return ctx
 
@@ -393,6 +395,11 @@ class ProxyService:
                     404, f"model: {ctx.target_model} is not served by this proxy", "not_found_error"
                 )
             )
+        if deployment.keyring_credential is not None:  # `api_key: keyring/NAME` (ccproxy provider add)
+            stored = self.app.credentials.token_for(deployment.keyring_credential)
+            if stored is None:
+                return _Failed(error=_no_stored_key(deployment.keyring_credential))
+            deployment = replace(deployment, api_key=stored)
         exchange.deployment = deployment
         exchange.provider_model = deployment.ledger_model
         exchange.credential = None
@@ -570,6 +577,8 @@ class ProxyService:
             extra["extra_headers"] = dict(ctx.upstream_headers)
         if ctx.upstream_api_key:
             extra["api_key"] = ctx.upstream_api_key
+        elif exchange.deployment is not None and exchange.deployment.keyring_credential is not None:
+            extra["api_key"] = exchange.deployment.api_key
         openai = call_type == "acompletion"
         try:
             if openai:
@@ -793,6 +802,15 @@ def _timeout(deployment: Deployment, exc: Exception) -> ProxyError:
         f"the provider at {deployment.api_base} did not answer within {deployment.timeout:.0f} s",
         "api_error",
         "error:Timeout",
+    )
+
+
+def _no_stored_key(name: str) -> ProxyError:
+    return ProxyError(
+        401,
+        f"no key for provider {name!r} in the keyring (config.yaml says api_key: keyring/{name}): "
+        f"run `ccproxy provider add {name}`",
+        "authentication_error",
     )
 
 

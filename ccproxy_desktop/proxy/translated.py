@@ -30,9 +30,13 @@ _PROXY_ONLY_SETTINGS = frozenset(
 
 def _router_config(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     data = settings.litellm.model_dump(mode="json", exclude_none=True)
+    names = {entry.model_name for entry in settings.litellm.model_list}
+    # An alias (`model: OTHER_NAME`, nothing else, e.g. a rule's target set by `ccproxy route`) is followed by
+    # our router; LiteLLM would read OTHER_NAME's prefix as a provider and refuse the whole list.
     model_list = [
         {k: v for k, v in entry.items() if not (k == "model_info" and not v)}
-        for entry in data.get("model_list", [])
+        for entry, spec in zip(data.get("model_list", []), settings.litellm.model_list, strict=True)
+        if not (spec.is_alias and spec.target in names and spec.target != spec.model_name)
     ]
     router_settings = dict(data.get("router_settings") or {})
     litellm_settings = data.get("litellm_settings") or {}

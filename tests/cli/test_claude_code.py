@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ccproxy_desktop.testing.fake_provider import FakeProvider
-from ccproxy_desktop.testing.proxy_runner import RunningProxy
+from ccproxy_desktop.testing.configs import free_port, write_fake_config
+from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider
+from ccproxy_desktop.testing.fake_provider.scenario import ScriptedToolCall
+from ccproxy_desktop.testing.proxy_runner import RunningProxy, running_proxy
 
 pytestmark = [pytest.mark.proxy, pytest.mark.claude]
 
@@ -63,3 +67,55 @@ def test_claude_background_model_routes_to_background(
     result = run_claude(proxy, home, "--model", "haiku", "-p", "say hi")
     assert result.returncode == 0, result.stderr
     assert "reply from claude-haiku-4-5-20251001" in result.stdout
+
+
+# --- a tool-use turn on an OpenAI-format model (the translated path) ---------------------------------
+#
+# The real Claude Code CLI completes a tool-use turn on an OpenAI-format model, through the translated path.
+#
+# Every request Claude Code makes is routed to OpenAI-format models served by the fake provider (Chat Completions or
+# Responses, as LiteLLM chooses). The main model's first answer calls Claude Code's `Read` tool on a file in the
+# working directory; Claude Code runs it, sends the result back, and the second answer ends the turn. The test checks
+# what crossed the wire: the file's text reached the provider as the tool's result, and Claude Code printed the
+# final answer.
+
+MAIN, BACKGROUND = "gpt-main", "gpt-background"
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/responses")
+SECRET_LINE = "the answer is forty-two, written in notes.txt"
+
+
+@pytest.fixture(scope="module")
+def openai_proxy(provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
+    paths = write_fake_config(
+        tmp_path_factory.mktemp("translated-tools") / "cfg",
+        provider.base_url,
+        free_port(),
+        models={"default": (MAIN, "openai"), "background": (BACKGROUND, "openai")},
+        ccproxy={
+            "hooks": ["extract_session_id", "rule_evaluator", "model_router"],
+            "default_model_passthrough": False,  # whatever Claude model Claude Code asks for: `default`
+            "rules": [{"name": "background", "rule": "MatchModelRule", "params": [{"model_name": "haiku"}]}],
+        },
+    )
+    with running_proxy(paths) as running:
+        yield running
+
+
+def test_claude_code_runs_a_tool_on_an_openai_format_model(
+    openai_proxy: RunningProxy, provider: FakeProvider, home: Path
+) -> None:
+    notes = home / "notes.txt"
+    notes.write_text(SECRET_LINE + "\n")
+    read = ScriptedToolCall(name="Read", arguments={"file_path": str(notes)})
+    provider.scenario.push(Behaviour(tool_calls=[read]), model=MAIN)  # the first main answer calls the tool
+
+    result = run_claude(openai_proxy, home, "--allowedTools", "Read", "-p", "read notes.txt and tell me")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"reply from {MAIN}" in result.stdout  # the turn's final answer, after the tool ran
+
+    main = [r for r in provider.requests if r.path in OPENAI_PATHS and r.model == MAIN]
+    assert len(main) >= 2, [(r.path, r.model) for r in provider.requests]
+    first, after = json.dumps(main[0].json), json.dumps(main[-1].json)
+    assert "Read" in first  # Claude Code's tools, translated to the provider's tool format
+    assert SECRET_LINE in after  # the tool's result went back to the model
+    assert SECRET_LINE not in first

@@ -141,12 +141,10 @@ def test_a_user_added_with_the_cli_signs_in_without_a_restart(
     key = next(
         line.strip() for line in added.stdout.splitlines() if line.strip().startswith("sk-ccproxy-user-")
     )
-    snippet = yaml.safe_load(added.stdout.split("(merge into an existing `users:`):", 1)[1].split("\n\n")[1])
-    assert snippet["users"]["carol"]["blocked_models"] == ["*opus*"]
-    assert not signs_in(users_proxy, key)
+    # `user add` writes ccproxy.yaml in place (config/edit.py) and the running proxy reloads it.
     config = yaml.safe_load(paths.ccproxy_yaml.read_text())
-    config["ccproxy"]["users"].update(snippet["users"])
-    paths.ccproxy_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert config["ccproxy"]["users"]["carol"]["blocked_models"] == ["*opus*"]
+    assert key not in paths.ccproxy_yaml.read_text()
     wait_for(lambda: signs_in(users_proxy, key), timeout=30, interval=0.5)
     again = run_ccproxy(paths, "user", "add", "carol")
     assert again.returncode == 1 and "already exists" in again.stderr

@@ -843,3 +843,304 @@ def test_a_subscription_token_needs_the_oauth_beta(provider: FakeProvider, http:
     assert http.post("/v1/messages", json=body, headers=betas).status_code == 200
     api_key = {"x-api-key": "sk-ant-api03-x", "anthropic-version": "2023-06-01"}  # a key needs no beta
     assert http.post("/v1/messages", json=body, headers=api_key).status_code == 200
+
+
+# -- scripted replies in every format: several tool calls, reasoning, the output limit ------------------
+
+SCRIPTED_CALLS = [
+    {"name": "Read", "arguments": {"file_path": "a.py"}, "id": "call_1"},
+    {"name": "Bash", "arguments": {"command": "ls"}, "id": "call_2"},
+]
+
+
+def scripted(provider: FakeProvider, **fields: Any) -> None:
+    provider.scenario.push(
+        Behaviour.model_validate({"tool_calls": SCRIPTED_CALLS, "thinking": "hmm.", **fields})
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_anthropic_scripted_thinking_and_tool_calls(
+    provider: FakeProvider, claude: anthropic.Anthropic, stream: bool
+) -> None:
+    scripted(provider, text="Looking.")
+    message: anthropic.types.Message
+    if stream:
+        with claude.messages.stream(model=MODEL, max_tokens=50, messages=HI) as events:
+            message = events.get_final_message()
+    else:
+        message = claude.messages.create(model=MODEL, max_tokens=50, messages=HI)
+
+    assert [block.type for block in message.content] == ["thinking", "text", "tool_use", "tool_use"]
+    thinking = message.content[0]
+    assert thinking.type == "thinking" and thinking.thinking == "hmm." and thinking.signature
+    calls = [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
+    assert calls == [("call_1", "Read", {"file_path": "a.py"}), ("call_2", "Bash", {"command": "ls"})]
+    assert message.stop_reason == "tool_use"
+
+
+def test_max_tokens_stop_in_every_format(provider: FakeProvider, http: httpx.Client) -> None:
+    cut = Behaviour(stop_reason="max_tokens")
+    provider.scenario.push(cut, times=5)
+    anthropic_body = http.post("/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": HI}).json()
+    chat = http.post("/v1/chat/completions", json={"model": "gpt-test", "messages": HI}).json()
+    responses = http.post("/v1/responses", json={"model": "gpt-test", "input": "hi"}).json()
+    gemini = http.post("/v1beta/models/gemini-x:generateContent", json={"contents": GEMINI_HI}).json()
+    ollama = http.post("/api/chat", json={"model": "llama", "messages": HI, "stream": False}).json()
+
+    assert anthropic_body["stop_reason"] == "max_tokens"
+    assert chat["choices"][0]["finish_reason"] == "length"
+    assert (responses["status"], responses["incomplete_details"]) == (
+        "incomplete",
+        {"reason": "max_output_tokens"},
+    )
+    assert gemini["candidates"][0]["finishReason"] == "MAX_TOKENS"
+    assert ollama["done_reason"] == "length"
+
+
+def test_chat_completion_scripted_reasoning_and_tool_calls(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    scripted(provider, text="")
+    events = stream_post(http, "/v1/chat/completions", {"model": "gpt-test", "messages": HI, "stream": True})
+
+    chunks = [ChatCompletionChunk.model_validate(data) for _, data in events[:-1]]
+    deltas = [chunk.choices[0].delta for chunk in chunks if chunk.choices]
+    reasoning = "".join(str((delta.model_extra or {}).get("reasoning_content") or "") for delta in deltas)
+    calls: dict[int, dict[str, str]] = {}
+    for delta in deltas:
+        for call in delta.tool_calls or []:
+            entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+            entry["id"] += call.id or ""
+            entry["name"] += (call.function.name or "") if call.function else ""
+            entry["arguments"] += (call.function.arguments or "") if call.function else ""
+    assert reasoning == "hmm."
+    assert [(c["id"], c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
+        ("call_1", "Read", {"file_path": "a.py"}),
+        ("call_2", "Bash", {"command": "ls"}),
+    ]
+    assert [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices][-1] == "tool_calls"
+
+
+def test_responses_scripted_reasoning_and_tool_calls(provider: FakeProvider, http: httpx.Client) -> None:
+    scripted(provider, text="")
+    parsed = openai_responses.Response.model_validate(
+        http.post("/v1/responses", json={"model": "gpt-test", "input": "hi"}).json()
+    )
+
+    kinds = [item.type for item in parsed.output]
+    assert kinds == ["reasoning", "function_call", "function_call"]
+    reasoning = parsed.output[0]
+    assert reasoning.type == "reasoning" and reasoning.summary[0].text == "hmm."
+    assert reasoning.encrypted_content  # handed back on the next turn
+    calls = [
+        (item.call_id, item.name, json.loads(item.arguments))
+        for item in parsed.output
+        if item.type == "function_call"
+    ]
+    assert calls == [("call_1", "Read", {"file_path": "a.py"}), ("call_2", "Bash", {"command": "ls"})]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        (
+            "/v1/chat/completions",
+            {"model": "gpt-5.1", "messages": HI, "max_tokens": 5},
+            "Use 'max_completion_tokens' instead",
+        ),
+        (
+            "/v1/responses",
+            {"model": "gpt-5.1", "input": "hi", "max_output_tokens": 1},
+            "Expected a value >= 16",
+        ),
+    ],
+)
+def test_openai_refuses_what_openai_refuses(
+    http: httpx.Client, path: str, body: dict[str, Any], message: str
+) -> None:
+    response = http.post(path, json=body)
+
+    assert response.status_code == 400 and message in response.json()["error"]["message"]
+    allowed = (
+        {**body, "max_completion_tokens": 5} if "messages" in body else {**body, "max_output_tokens": 16}
+    )
+    allowed.pop("max_tokens", None)
+    assert http.post(path, json=allowed).status_code == 200
+
+
+# -- Gemini ----------------------------------------------------------------------------------------------
+
+GEMINI_HI = [{"role": "user", "parts": [{"text": "hi"}]}]
+GEMINI_TOOLS = [{"functionDeclarations": [{"name": "Read", "parameters": {"type": "object"}}]}]
+
+
+def test_gemini_generate_content_names_the_model_of_the_path(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    body = {"contents": GEMINI_HI, "systemInstruction": {"parts": [{"text": "be brief"}]}}
+
+    answer = http.post("/v1beta/models/gemini-2.5-flash:generateContent", json=body).json()
+
+    (candidate,) = answer["candidates"]
+    assert candidate["content"]["role"] == "model" and candidate["finishReason"] == "STOP"
+    assert candidate["content"]["parts"][0]["text"].startswith("reply from gemini-2.5-flash")
+    usage = answer["usageMetadata"]
+    assert usage["totalTokenCount"] == usage["promptTokenCount"] + usage["candidatesTokenCount"]
+    assert answer["modelVersion"] == "gemini-2.5-flash"
+    assert provider.requests[-1].model == "gemini-2.5-flash"  # from the path: the body names no model
+
+
+def test_gemini_stream_sends_thoughts_text_then_the_calls_with_their_signature(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    scripted(provider, text="Looking.")
+    body = {"contents": GEMINI_HI, "tools": GEMINI_TOOLS}
+
+    with http.stream(
+        "POST", "/v1beta/models/gemini-3-pro:streamGenerateContent?alt=sse", json=body
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        chunks = [data for _, data in sse_events(response.iter_lines())]
+
+    parts = [part for chunk in chunks for part in chunk["candidates"][0]["content"]["parts"]]
+    assert "".join(p["text"] for p in parts if p.get("thought")) == "hmm."
+    assert "".join(p["text"] for p in parts if "text" in p and not p.get("thought")) == "Looking."
+    calls = [p for p in parts if "functionCall" in p]
+    assert [c["functionCall"] for c in calls] == [
+        {"name": "Read", "args": {"file_path": "a.py"}},
+        {"name": "Bash", "args": {"command": "ls"}},
+    ]
+    assert calls[0]["thoughtSignature"] and "thoughtSignature" not in calls[1]
+    assert [c["candidates"][0].get("finishReason") for c in chunks][-1] == "STOP"
+    assert chunks[-1]["usageMetadata"]["thoughtsTokenCount"] == 1
+    assert len({c["responseId"] for c in chunks}) == 1
+
+
+def test_gemini_3_refuses_a_history_that_lost_its_thought_signature(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    scripted(provider)
+    first = http.post("/v1beta/models/gemini-3-pro:generateContent", json={"contents": GEMINI_HI}).json()
+    model_turn = first["candidates"][0]["content"]
+    answer = {"role": "user", "parts": [{"functionResponse": {"name": "Read", "response": {"content": "x"}}}]}
+
+    def ask(model: str, turn: dict[str, Any]) -> httpx.Response:
+        return http.post(
+            f"/v1beta/models/{model}:generateContent", json={"contents": [*GEMINI_HI, turn, answer]}
+        )
+
+    assert ask("gemini-3-pro", model_turn).status_code == 200
+    stripped = {
+        **model_turn,
+        "parts": [{k: v for k, v in p.items() if k != "thoughtSignature"} for p in model_turn["parts"]],
+    }
+    refused = ask("gemini-3-pro", stripped)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert "missing a thought_signature" in refused.json()["error"]["message"]
+    assert ask("gemini-2.5-pro", stripped).status_code == 200  # only Gemini 3 checks
+    import base64
+
+    skip = base64.b64encode(b"skip_thought_signature_validator").decode()
+    # Google's documented stand-in, and LiteLLM's snake_case spelling of the fields, are accepted.
+    snake = {
+        "role": "model",
+        "parts": [{"function_call": {"name": "Read", "args": {}}, "thought_signature": skip}],
+    }
+    assert ask("gemini-3-pro", snake).status_code == 200
+
+
+def test_gemini_count_tokens_errors_and_key(provider: FakeProvider, http: httpx.Client) -> None:
+    counted = http.post("/v1beta/models/gemini-x:countTokens", json={"contents": GEMINI_HI}).json()
+    assert counted["totalTokens"] > 0
+    wrapped = {"generateContentRequest": {"model": "models/gemini-x", "contents": GEMINI_HI}}
+    assert http.post("/v1/models/gemini-x:countTokens", json=wrapped).json() == counted
+
+    provider.scenario.push(Behaviour(kind="status", status=429))
+    limited = http.post("/v1beta/models/gemini-x:generateContent", json={"contents": GEMINI_HI})
+    assert limited.status_code == 429
+    assert limited.json()["error"] | {"message": ""} == {
+        "code": 429,
+        "message": "",
+        "status": "RESOURCE_EXHAUSTED",
+    }
+
+    provider.scenario.expected_token = "gemini-key"
+    path = "/v1beta/models/gemini-x:generateContent"
+    assert http.post(path, json={"contents": GEMINI_HI}).status_code == 401
+    assert (
+        http.post(path, json={"contents": GEMINI_HI}, headers={"x-goog-api-key": "gemini-key"}).status_code
+        == 200
+    )
+    assert http.post(f"{path}?key=gemini-key", json={"contents": GEMINI_HI}).status_code == 200
+
+
+# -- Ollama ----------------------------------------------------------------------------------------------
+
+
+def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in response.iter_lines() if line]
+
+
+def test_ollama_chat_streams_unless_told_not_to(http: httpx.Client) -> None:
+    body = {"model": "llama3.1", "messages": HI}
+
+    with http.stream("POST", "/api/chat", json=body) as response:
+        lines = ndjson(response)
+    whole = http.post("/api/chat", json={**body, "stream": False}).json()
+
+    assert [line["done"] for line in lines] == [False] * (len(lines) - 1) + [True]
+    text = "".join(line["message"]["content"] for line in lines)
+    assert text == whole["message"]["content"] and text.startswith("reply from llama3.1")
+    done = lines[-1]
+    assert (done["done_reason"], done["message"]["content"]) == ("stop", "")
+    assert done["prompt_eval_count"] > 0 and done["eval_count"] == len(text.split())
+    assert whole["done"] is True and whole["prompt_eval_count"] == done["prompt_eval_count"]
+
+
+def test_ollama_chat_thinking_and_tool_calls(provider: FakeProvider, http: httpx.Client) -> None:
+    scripted(provider, text="")
+    with http.stream("POST", "/api/chat", json={"model": "qwen3", "messages": HI}) as response:
+        lines = ndjson(response)
+
+    assert "".join(line["message"].get("thinking", "") for line in lines) == "hmm."
+    (with_calls,) = [line for line in lines if "tool_calls" in line["message"]]
+    assert with_calls["message"]["tool_calls"] == [  # arguments are objects, and come whole
+        {"function": {"name": "Read", "arguments": {"file_path": "a.py"}}},
+        {"function": {"name": "Bash", "arguments": {"command": "ls"}}},
+    ]
+
+
+def test_ollama_generate_tags_show_and_errors(provider: FakeProvider, http: httpx.Client) -> None:
+    generated = http.post("/api/generate", json={"model": "llama3.1", "prompt": "hi", "stream": False}).json()
+    assert generated["response"].startswith("reply from llama3.1") and generated["done"] is True
+
+    provider.scenario.listed_models = ["llama3.1:latest", "qwen3-coder:30b"]
+    tags = http.get("/api/tags").json()
+    assert [row["name"] for row in tags["models"]] == ["llama3.1:latest", "qwen3-coder:30b"]
+    shown = http.post("/api/show", json={"model": "llama3.1:latest"}).json()
+    assert shown["model_info"]["llama.context_length"] > 0 and "tools" in shown["capabilities"]
+
+    provider.scenario.push(Behaviour(kind="status", status=404, message="model 'nope' not found"))
+    missing = http.post("/api/chat", json={"model": "nope", "messages": HI})
+    assert (missing.status_code, missing.json()) == (404, {"error": "model 'nope' not found"})
+
+
+# -- model lists -----------------------------------------------------------------------------------------
+
+
+def test_the_model_list_serves_anthropic_and_openai_clients(
+    provider: FakeProvider, http: httpx.Client
+) -> None:
+    assert [m["id"] for m in http.get("/v1/models").json()["data"]] == ["fake-model-a", "fake-model-b"]
+    http.post("/_fake/scenario", json={"listed_models": ["claude-x", "gpt-y"]})
+
+    with anthropic.Anthropic(base_url=provider.base_url, api_key="x", max_retries=0) as client:
+        assert [m.id for m in client.models.list()] == ["claude-x", "gpt-y"]
+    listing = http.get("/v1/models").json()
+    assert listing["object"] == "list" and all(m["object"] == "model" for m in listing["data"])
+    assert [r.path for r in provider.requests] == ["/v1/models", "/v1/models", "/v1/models"]
+    provider.scenario.reset()
+    assert provider.scenario.listed_models == ("fake-model-a", "fake-model-b")

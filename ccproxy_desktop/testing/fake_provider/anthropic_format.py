@@ -89,15 +89,18 @@ def usage_body(usage: Usage, *, output_tokens: int) -> dict[str, object]:
 
 def _content_blocks(reply: Reply) -> list[dict[str, object]]:
     blocks: list[dict[str, object]] = []
+    if reply.thinking:
+        blocks.append({"type": "thinking", "thinking": reply.thinking, "signature": reply.signature})
     if reply.text:
         blocks.append({"type": "text", "text": reply.text})
-    if reply.tool_call is not None:
-        call = reply.tool_call
+    for call in reply.tool_calls:
         blocks.append({"type": "tool_use", "id": call.id, "name": call.name, "input": dict(call.arguments)})
     return blocks
 
 
 def _stop_reason(reply: Reply) -> str:
+    if reply.max_tokens:
+        return "max_tokens"
     return "tool_use" if reply.tool_call is not None else "end_turn"
 
 
@@ -162,6 +165,12 @@ def _block_events(index: int, block: Mapping[str, object]) -> list[bytes]:
     if block["type"] == "text":
         start: dict[str, object] = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": chunk} for chunk in text_chunks(str(block["text"]))]
+    elif block["type"] == "thinking":
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        deltas = [
+            *({"type": "thinking_delta", "thinking": chunk} for chunk in text_chunks(str(block["thinking"]))),
+            {"type": "signature_delta", "signature": str(block["signature"])},
+        ]
     else:
         start = {**block, "input": {}}
         deltas = [

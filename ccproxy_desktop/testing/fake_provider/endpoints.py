@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from . import anthropic_format, openai_format
+from . import anthropic_format, gemini_format, ollama_format, openai_format
 from .recording import RecordedRequest
 from .replies import BadRequest, ParsedRequest, Reply, make_reply, new_id
 from .scenario import OAUTH_TOKEN_PATH, Behaviour, Scenario
@@ -20,6 +20,7 @@ __all__ = ["Endpoint", "Rendered", "endpoints"]
 
 
 _Parser = Callable[[Mapping[str, object]], ParsedRequest]
+_PathParser = Callable[[Mapping[str, object], str], ParsedRequest]
 
 
 @dataclass(frozen=True)
@@ -91,25 +92,29 @@ class Endpoint(ABC):
 
 @dataclass(frozen=True)
 class _ModelEndpoint(Endpoint):
-    """A model API path: parses the body, renders the reply as JSON or (if asked and supported) SSE."""
+    """A model API path: parses the body (and, for APIs that name the model in the path, the path), renders
+    the reply as JSON or (if asked and supported) a stream: SSE frames, or lines of `stream_content_type`."""
 
-    parse: _Parser
+    parse: _PathParser
     body: Callable[[Reply, Mapping[str, object]], dict[str, object]]
     events: Callable[[Reply, Mapping[str, object], ParsedRequest], list[bytes]] | None
     errors: Callable[[int, str | None, str | None, str], dict[str, object]]
     headers: Callable[[str, int], dict[str, str]]
+    stream_content_type: str | None = None  # None: text/event-stream
 
     def render_ok(self, record: RecordedRequest, behaviour: Behaviour) -> Rendered:
         request_id = _id_or_new(record.request_id)
         try:
             if not isinstance(record.json, Mapping):
                 raise BadRequest("request body must be a JSON object")
-            parsed = self.parse(record.json)
+            parsed = self.parse(record.json, record.path)
         except BadRequest as exc:
             return self.render_error(Behaviour(kind="status", status=400, message=str(exc)), request_id)
         reply = make_reply(parsed, behaviour)
         headers = self.response_headers(request_id, 200)
         if parsed.stream and self.events is not None:
+            if self.stream_content_type is not None:
+                headers = {**headers, "content-type": self.stream_content_type}
             return Rendered(200, self.events(reply, record.json, parsed), streaming=True, headers=headers)
         return _json_answer(200, self.body(reply, record.json), headers)
 
@@ -154,9 +159,14 @@ class _OAuthEndpoint(Endpoint):
         return {"error": code, "error_description": message or f"fake provider: {code} ({status})"}
 
 
-def _not_streaming(parse: _Parser) -> _Parser:
+def _body_only(parse: _Parser) -> _PathParser:
+    """`parse` for an API whose body names the model (the path is not needed)."""
+    return lambda body, _path: parse(body)
+
+
+def _not_streaming(parse: _PathParser) -> _PathParser:
     """`parse` for a path that never streams, whatever the body's `stream` says."""
-    return lambda body: replace(parse(body), stream=False)
+    return lambda body, path: replace(parse(body, path), stream=False)
 
 
 def _openai_errors(
@@ -169,45 +179,113 @@ def _openai_headers(request_id: str, _status: int) -> dict[str, str]:
     return {"x-request-id": request_id}
 
 
+def _gemini_errors(
+    status: int, error_type: str | None, message: str | None, _request_id: str
+) -> dict[str, object]:
+    return gemini_format.error_body(status, error_type, message)
+
+
+def _ollama_errors(
+    status: int, error_type: str | None, message: str | None, _request_id: str
+) -> dict[str, object]:
+    return ollama_format.error_body(status, error_type, message)
+
+
+def _no_headers(_request_id: str, _status: int) -> dict[str, str]:
+    return {}
+
+
+GEMINI_VERSIONS = ("v1", "v1beta", "v1alpha")
+
+
+def _gemini_endpoints() -> dict[str, Endpoint]:
+    """`/{v1,v1beta,v1alpha}/models/{model}:{generateContent,streamGenerateContent,countTokens}` (aiohttp
+    route patterns: the model is a path variable)."""
+    generate = _ModelEndpoint(
+        gemini_format.parse_generate_request,
+        lambda reply, _body: gemini_format.generate_body(reply),
+        lambda reply, _body, _parsed: gemini_format.generate_events(reply),
+        _gemini_errors,
+        _no_headers,
+    )
+    count = _ModelEndpoint(
+        _not_streaming(gemini_format.parse_generate_request),
+        lambda reply, _body: gemini_format.count_tokens_body(reply),
+        None,
+        _gemini_errors,
+        _no_headers,
+    )
+    routes: dict[str, Endpoint] = {}
+    for version in GEMINI_VERSIONS:
+        prefix = f"/{version}/models/{{model:[^/:]+}}"
+        routes[f"{prefix}:generateContent"] = generate
+        routes[f"{prefix}:streamGenerateContent"] = generate
+        routes[f"{prefix}:countTokens"] = count
+    return routes
+
+
+def _ollama_endpoints() -> dict[str, Endpoint]:
+    return {
+        "/api/chat": _ModelEndpoint(
+            _body_only(ollama_format.parse_chat_request),
+            lambda reply, _body: ollama_format.chat_body(reply),
+            lambda reply, _body, _parsed: ollama_format.chat_lines(reply),
+            _ollama_errors,
+            _no_headers,
+            ollama_format.CONTENT_TYPE,
+        ),
+        "/api/generate": _ModelEndpoint(
+            _body_only(ollama_format.parse_generate_request),
+            lambda reply, _body: ollama_format.generate_body(reply),
+            lambda reply, _body, _parsed: ollama_format.generate_lines(reply),
+            _ollama_errors,
+            _no_headers,
+            ollama_format.CONTENT_TYPE,
+        ),
+    }
+
+
 def _model_endpoints() -> dict[str, Endpoint]:
     anthropic_errors = anthropic_format.error_body
     anthropic_headers = anthropic_format.response_headers
     return {
         "/v1/messages": _ModelEndpoint(
-            anthropic_format.parse_messages_request,
+            _body_only(anthropic_format.parse_messages_request),
             lambda reply, _body: anthropic_format.message_body(reply),
             lambda reply, _body, _parsed: anthropic_format.message_events(reply),
             anthropic_errors,
             anthropic_headers,
         ),
         "/v1/messages/count_tokens": _ModelEndpoint(
-            _not_streaming(anthropic_format.parse_messages_request),
+            _not_streaming(_body_only(anthropic_format.parse_messages_request)),
             lambda reply, _body: anthropic_format.count_tokens_body(reply),
             None,
             anthropic_errors,
             anthropic_headers,
         ),
         "/v1/chat/completions": _ModelEndpoint(
-            openai_format.parse_chat_request,
+            _body_only(openai_format.parse_chat_request),
             lambda reply, _body: openai_format.chat_body(reply),
             lambda reply, _body, parsed: openai_format.chat_events(reply, include_usage=parsed.include_usage),
             _openai_errors,
             _openai_headers,
         ),
         "/v1/responses": _ModelEndpoint(
-            openai_format.parse_responses_request,
+            _body_only(openai_format.parse_responses_request),
             openai_format.responses_body,
             lambda reply, body, _parsed: openai_format.responses_events(reply, body),
             _openai_errors,
             _openai_headers,
         ),
         "/v1/responses/input_tokens": _ModelEndpoint(
-            _not_streaming(openai_format.parse_responses_request),
+            _not_streaming(_body_only(openai_format.parse_responses_request)),
             lambda reply, _body: openai_format.input_tokens_body(reply),
             None,
             _openai_errors,
             _openai_headers,
         ),
+        **_gemini_endpoints(),
+        **_ollama_endpoints(),
     }
 
 

@@ -8,6 +8,7 @@ reads and writes, which are broken out as `cached_tokens` and `cache_write_token
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 
@@ -38,6 +39,10 @@ __all__ = [
 
 CHAT_PROMPT_FIELDS = ("messages", "tools")
 RESPONSES_PROMPT_FIELDS = ("instructions", "input", "tools")
+REASONING_MODELS = re.compile(r"^(gpt-5|o[1-9])")
+"""OpenAI's reasoning models: Chat Completions refuses `max_tokens` for them (`max_completion_tokens`)."""
+MIN_OUTPUT_TOKENS = 16
+"""The Responses API's least `max_output_tokens`."""
 
 _ERRORS: Mapping[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -60,11 +65,17 @@ def _tool_specs(tools: object, *, nested: bool) -> tuple[ToolSpec, ...]:
 
 
 def parse_chat_request(body: Mapping[str, object]) -> ParsedRequest:
-    """Read a `/v1/chat/completions` body; raise BadRequest if it lacks model/messages."""
+    """Read a `/v1/chat/completions` body; raise BadRequest if it lacks model/messages, or sends `max_tokens`
+    to a reasoning model (as OpenAI does)."""
     model = required_model(body)
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise BadRequest("messages: Field required")
+    if "max_tokens" in body and REASONING_MODELS.match(model):
+        raise BadRequest(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead."
+        )
     stream_options = body.get("stream_options")
     return ParsedRequest(
         model=model,
@@ -77,8 +88,15 @@ def parse_chat_request(body: Mapping[str, object]) -> ParsedRequest:
 
 
 def parse_responses_request(body: Mapping[str, object]) -> ParsedRequest:
-    """Read a `/v1/responses` (or `/v1/responses/input_tokens`) body; raise BadRequest if it lacks model."""
+    """Read a `/v1/responses` (or `/v1/responses/input_tokens`) body; raise BadRequest if it lacks model or
+    asks for fewer than `MIN_OUTPUT_TOKENS` output tokens."""
     model = required_model(body)
+    limit = body.get("max_output_tokens")
+    if isinstance(limit, int) and limit < MIN_OUTPUT_TOKENS:
+        raise BadRequest(
+            f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+            f"{MIN_OUTPUT_TOKENS}, but got {limit} instead."
+        )
     return ParsedRequest(
         model=model,
         stream=body.get("stream") is True,
@@ -105,21 +123,28 @@ def _chat_usage(usage: Usage) -> dict[str, object]:
 
 
 def _chat_tool_calls(reply: Reply) -> list[dict[str, object]]:
-    if reply.tool_call is None:
-        return []
-    call = reply.tool_call
     return [
         {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json}}
+        for call in reply.tool_calls
     ]
 
 
 def _finish_reason(reply: Reply) -> str:
+    if reply.max_tokens:
+        return "length"
     return "tool_calls" if reply.tool_call is not None else "stop"
 
 
+def _reasoning_tokens(reply: Reply) -> int:
+    return len(reply.thinking.split())
+
+
 def chat_body(reply: Reply) -> dict[str, object]:
-    """The non-streaming `/v1/chat/completions` response body."""
+    """The non-streaming `/v1/chat/completions` response body; the reasoning, when any, in
+    `reasoning_content` (DeepSeek's field, which OpenAI-compatible reasoning models use)."""
     message: dict[str, object] = {"role": "assistant", "content": reply.text or None, "refusal": None}
+    if reply.thinking:
+        message["reasoning_content"] = reply.thinking
     if reply.tool_call is not None:
         message["tool_calls"] = _chat_tool_calls(reply)
     return {
@@ -132,6 +157,7 @@ def chat_body(reply: Reply) -> dict[str, object]:
         ],
         "usage": _chat_usage(reply.usage),
         "system_fingerprint": None,
+        "service_tier": "default",  # OpenAI and Groq always say (LiteLLM's Groq adapter needs it)
     }
 
 
@@ -144,6 +170,7 @@ def chat_events(reply: Reply, *, include_usage: bool) -> list[bytes]:
         "created": int(time.time()),
         "model": reply.model,
         "system_fingerprint": None,
+        "service_tier": "default",
     }
     if include_usage:
         envelope["usage"] = None
@@ -153,6 +180,8 @@ def chat_events(reply: Reply, *, include_usage: bool) -> list[bytes]:
         return _data_frame({**envelope, "choices": [choice]})
 
     frames = [chunk({"role": "assistant", "content": ""})]
+    if reply.thinking:
+        frames += [chunk({"reasoning_content": piece}) for piece in text_chunks(reply.thinking)]
     frames += [chunk({"content": piece}) for piece in text_chunks(reply.text) if piece]
     frames += [chunk(delta) for delta in _chat_tool_call_deltas(reply)]
     frames.append(chunk({}, _finish_reason(reply)))
@@ -163,18 +192,20 @@ def chat_events(reply: Reply, *, include_usage: bool) -> list[bytes]:
 
 
 def _chat_tool_call_deltas(reply: Reply) -> list[dict[str, object]]:
-    """Deltas that open the tool call (id, name) and then stream its arguments in pieces."""
-    if reply.tool_call is None:
-        return []
-    call = reply.tool_call
-    opening = {
-        "index": 0,
-        "id": call.id,
-        "type": "function",
-        "function": {"name": call.name, "arguments": ""},
-    }
-    pieces = [{"index": 0, "function": {"arguments": piece}} for piece in json_chunks(call.arguments_json)]
-    return [{"tool_calls": [call_delta]} for call_delta in (opening, *pieces)]
+    """Per tool call (`index` 0, 1, ...): a delta that opens it (id, name), then its arguments in pieces."""
+    deltas: list[dict[str, object]] = []
+    for index, call in enumerate(reply.tool_calls):
+        opening = {
+            "index": index,
+            "id": call.id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        pieces = [
+            {"index": index, "function": {"arguments": piece}} for piece in json_chunks(call.arguments_json)
+        ]
+        deltas += [{"tool_calls": [call_delta]} for call_delta in (opening, *pieces)]
+    return deltas
 
 
 def _data_frame(data: Mapping[str, object]) -> bytes:
@@ -204,7 +235,12 @@ class _ResponseIds:
         self.response = new_id("resp_fake")
         self.message = new_id("msg_fake")
         self.function_call = new_id("fc_fake")
+        self.reasoning = new_id("rs_fake")
         self.created_at = int(time.time())
+
+    def call(self, index: int) -> str:
+        """The item id of the reply's `index`th function call."""
+        return self.function_call if index == 0 else f"{self.function_call}_{index}"
 
 
 def _output_text(text: str) -> dict[str, object]:
@@ -221,22 +257,32 @@ def _message_item(reply: Reply, ids: _ResponseIds, *, done: bool) -> dict[str, o
     }
 
 
-def _function_call_item(reply: Reply, ids: _ResponseIds, *, done: bool) -> dict[str, object]:
-    assert reply.tool_call is not None
+def _function_call_item(reply: Reply, ids: _ResponseIds, index: int, *, done: bool) -> dict[str, object]:
+    call = reply.tool_calls[index]
     return {
-        "id": ids.function_call,
+        "id": ids.call(index),
         "type": "function_call",
-        "call_id": reply.tool_call.id,
-        "name": reply.tool_call.name,
-        "arguments": reply.tool_call.arguments_json if done else "",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments_json if done else "",
         "status": "completed" if done else "in_progress",
     }
 
 
+def _reasoning_item(reply: Reply, ids: _ResponseIds, *, done: bool) -> dict[str, object]:
+    return {
+        "id": ids.reasoning,
+        "type": "reasoning",
+        "summary": [{"type": "summary_text", "text": reply.thinking}] if done else [],
+        "encrypted_content": reply.signature,
+    }
+
+
 def _output_items(reply: Reply, ids: _ResponseIds) -> list[dict[str, object]]:
-    items = [_message_item(reply, ids, done=True)] if reply.text else []
-    if reply.tool_call is not None:
-        items.append(_function_call_item(reply, ids, done=True))
+    items = [_reasoning_item(reply, ids, done=True)] if reply.thinking else []
+    if reply.text:
+        items.append(_message_item(reply, ids, done=True))
+    items += [_function_call_item(reply, ids, index, done=True) for index in range(len(reply.tool_calls))]
     return items
 
 
@@ -249,9 +295,9 @@ def _response_object(
         "id": ids.response,
         "object": "response",
         "created_at": ids.created_at,
-        "status": "completed" if done else "in_progress",
+        "status": ("incomplete" if reply.max_tokens else "completed") if done else "in_progress",
         "error": None,
-        "incomplete_details": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if done and reply.max_tokens else None,
         "instructions": instructions if isinstance(instructions, str) else None,
         "max_output_tokens": request.get("max_output_tokens"),
         "model": reply.model,
@@ -287,14 +333,17 @@ def responses_events(reply: Reply, request: Mapping[str, object]) -> list[bytes]
         {"type": "response.in_progress", "response": _response_object(reply, ids, request, done=False)},
     ]
     output_index = 0
+    if reply.thinking:
+        events += _reasoning_events(reply, ids, output_index)
+        output_index += 1
     if reply.text:
         events += _message_events(reply, ids, output_index)
         output_index += 1
-    if reply.tool_call is not None:
-        events += _function_call_events(reply, ids, output_index)
-    events.append(
-        {"type": "response.completed", "response": _response_object(reply, ids, request, done=True)}
-    )
+    for index in range(len(reply.tool_calls)):
+        events += _function_call_events(reply, ids, index, output_index)
+        output_index += 1
+    final = "response.incomplete" if reply.max_tokens else "response.completed"
+    events.append({"type": final, "response": _response_object(reply, ids, request, done=True)})
     return [_typed_frame({**event, "sequence_number": number}) for number, event in enumerate(events)]
 
 
@@ -321,15 +370,40 @@ def _message_events(reply: Reply, ids: _ResponseIds, output_index: int) -> list[
     ]
 
 
-def _function_call_events(reply: Reply, ids: _ResponseIds, output_index: int) -> list[dict[str, object]]:
-    assert reply.tool_call is not None
-    position = {"item_id": ids.function_call, "output_index": output_index}
-    arguments = reply.tool_call.arguments_json
+def _reasoning_events(reply: Reply, ids: _ResponseIds, output_index: int) -> list[dict[str, object]]:
+    position = {"item_id": ids.reasoning, "output_index": output_index, "summary_index": 0}
+    part = {"type": "summary_text", "text": reply.thinking}
     return [
         {
             "type": "response.output_item.added",
             "output_index": output_index,
-            "item": _function_call_item(reply, ids, done=False),
+            "item": _reasoning_item(reply, ids, done=False),
+        },
+        {"type": "response.reasoning_summary_part.added", **position, "part": {**part, "text": ""}},
+        *(
+            {"type": "response.reasoning_summary_text.delta", **position, "delta": piece}
+            for piece in text_chunks(reply.thinking)
+        ),
+        {"type": "response.reasoning_summary_text.done", **position, "text": reply.thinking},
+        {"type": "response.reasoning_summary_part.done", **position, "part": part},
+        {
+            "type": "response.output_item.done",
+            "output_index": output_index,
+            "item": _reasoning_item(reply, ids, done=True),
+        },
+    ]
+
+
+def _function_call_events(
+    reply: Reply, ids: _ResponseIds, index: int, output_index: int
+) -> list[dict[str, object]]:
+    position = {"item_id": ids.call(index), "output_index": output_index}
+    arguments = reply.tool_calls[index].arguments_json
+    return [
+        {
+            "type": "response.output_item.added",
+            "output_index": output_index,
+            "item": _function_call_item(reply, ids, index, done=False),
         },
         *(
             {"type": "response.function_call_arguments.delta", **position, "delta": piece}
@@ -339,7 +413,7 @@ def _function_call_events(reply: Reply, ids: _ResponseIds, output_index: int) ->
         {
             "type": "response.output_item.done",
             "output_index": output_index,
-            "item": _function_call_item(reply, ids, done=True),
+            "item": _function_call_item(reply, ids, index, done=True),
         },
     ]
 

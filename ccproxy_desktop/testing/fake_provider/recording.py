@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 
 from pydantic import ConfigDict, TypeAdapter
 
+from .scenario import GEMINI_PATH
+
 __all__ = ["DEFAULT_MAX_RECORDED", "RecordedRequest", "RecordedResponse", "RequestLog"]
 
 DEFAULT_MAX_RECORDED = 10_000
@@ -70,11 +72,11 @@ class RecordedRequest:
 
     @property
     def model(self) -> str | None:
-        """The `model` field of a JSON body, if any."""
-        if isinstance(self.json, dict):
-            model = self.json.get("model")
-            return model if isinstance(model, str) else None
-        return None
+        """The `model` field of a JSON body, else the model a Gemini path names, if any."""
+        if isinstance(self.json, dict) and isinstance(self.json.get("model"), str):
+            return str(self.json["model"])
+        gemini = GEMINI_PATH.match(self.path)
+        return gemini.group("model") if gemini else None
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-serialisable copy (the element format of `GET /_fake/requests`); bytes become base64."""

@@ -3,11 +3,13 @@
 The reply names the model it was asked for ("reply from <model>") so tests can see which model served a
 request. A request that offers tools and whose last user message contains `[[tool_use]]` (or
 `[[tool_use:NAME]]`) gets a call to the first (or the named) tool, with arguments made up from its JSON
-schema.
+schema. A test scripts exact replies with `Behaviour(tool_calls=[...], thinking=..., stop_reason=...)`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
 import re
@@ -92,12 +94,32 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Reply:
-    """One model answer: `text` (may be empty), an optional tool call, and its usage."""
+    """One model answer: `thinking` (reasoning, may be empty), `text` (may be empty), its tool calls
+    (`tool_call` is the first, `more_tool_calls` the others of the same turn), its usage, and whether it
+    stopped at the output limit (`max_tokens`)."""
 
     model: str
     text: str
     tool_call: ToolCall | None
     usage: Usage
+    more_tool_calls: tuple[ToolCall, ...] = ()
+    thinking: str = ""
+    max_tokens: bool = False
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        """Every tool call of the turn, in order."""
+        return ((self.tool_call,) if self.tool_call is not None else ()) + self.more_tool_calls
+
+    @property
+    def signature(self) -> str:
+        """A deterministic opaque signature of this reply's reasoning (Anthropic `signature`, Gemini
+        `thoughtSignature`): base64 of a digest of the thinking and the calls, so a test can check that the
+        exact value came back on the next turn."""
+        seed = (
+            self.thinking + "|" + "|".join(f"{call.name}:{call.arguments_json}" for call in self.tool_calls)
+        )
+        return base64.b64encode(b"fakesig:" + hashlib.sha256(seed.encode()).digest()[:16]).decode()
 
 
 def new_id(prefix: str) -> str:
@@ -142,16 +164,28 @@ def required_model(body: Mapping[str, object]) -> str:
 
 
 def make_reply(request: ParsedRequest, behaviour: Behaviour) -> Reply:
-    """The reply to `request`, with `behaviour.text` and `behaviour.usage` overriding the generated ones."""
-    tool_call = _requested_tool_call(request)
+    """The reply to `request`, with `behaviour.text`, `.tool_calls`, `.thinking`, `.stop_reason` and `.usage`
+    overriding the generated ones."""
+    if behaviour.tool_calls is not None:
+        calls = tuple(
+            ToolCall(id=call.id or new_id("toolu_fake"), name=call.name, arguments=dict(call.arguments))
+            for call in behaviour.tool_calls
+        )
+    else:
+        requested = _requested_tool_call(request)
+        calls = (requested,) if requested is not None else ()
+    tool_call = calls[0] if calls else None
     default_text = (
-        f"reply from {request.model}: calling {tool_call.name}."
-        if tool_call is not None
+        f"reply from {request.model}: calling {', '.join(call.name for call in calls)}."
+        if calls
         else f"reply from {request.model}: this is a canned answer from the fake provider."
     )
     text = default_text if behaviour.text is None else behaviour.text
-    output_estimate = len(text.split()) + (
-        math.ceil(len(tool_call.arguments_json) / 4) if tool_call is not None else 0
+    thinking = behaviour.thinking or ""
+    output_estimate = (
+        len(text.split())
+        + len(thinking.split())
+        + sum(math.ceil(len(call.arguments_json) / 4) for call in calls)
     )
     override = behaviour.usage
     five_min, one_hour = override.cache_creation_split()
@@ -162,7 +196,15 @@ def make_reply(request: ParsedRequest, behaviour: Behaviour) -> Reply:
         ephemeral_5m_input_tokens=five_min,
         ephemeral_1h_input_tokens=one_hour,
     )
-    return Reply(model=request.model, text=text, tool_call=tool_call, usage=usage)
+    return Reply(
+        model=request.model,
+        text=text,
+        tool_call=tool_call,
+        usage=usage,
+        more_tool_calls=calls[1:],
+        thinking=thinking,
+        max_tokens=behaviour.stop_reason == "max_tokens",
+    )
 
 
 def text_chunks(text: str) -> list[str]:

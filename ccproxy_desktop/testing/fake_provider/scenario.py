@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -19,13 +20,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "API_PATHS",
+    "GEMINI_PATH",
     "OAUTH_TOKEN_PATH",
+    "OLLAMA_PATHS",
     "Behaviour",
     "BehaviourKind",
     "QueuedBehaviour",
     "Scenario",
     "ScenarioUpdate",
+    "ScriptedToolCall",
     "UsageOverride",
+    "is_api_path",
 ]
 
 OAUTH_TOKEN_PATH = "/oauth/token"
@@ -38,6 +43,22 @@ API_PATHS = frozenset(
         "/v1/responses/input_tokens",
     }
 )
+
+GEMINI_PATH = re.compile(
+    r"^/(?P<version>v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):"
+    r"(?P<action>generateContent|streamGenerateContent|countTokens)$"
+)
+"""Gemini's model paths (`/v1beta/models/MODEL:ACTION`): the model is named by the path."""
+OLLAMA_PATHS = frozenset({"/api/chat", "/api/generate"})
+
+
+def is_api_path(path: str) -> bool:
+    """True for a model API path: `API_PATHS`, Gemini's `/v1beta/models/MODEL:ACTION`, Ollama's `/api/chat`."""
+    return path in API_PATHS or path in OLLAMA_PATHS or GEMINI_PATH.match(path) is not None
+
+
+DEFAULT_LISTED_MODELS = ("fake-model-a", "fake-model-b")
+"""The models the provider lists (`GET /v1/models`, Ollama's `GET /api/tags`) unless told otherwise."""
 
 MAX_ISSUED_TOKENS = 1000
 """How many of the latest tokens minted by /oauth/token stay valid (keeps a long benchmark's memory flat)."""
@@ -87,11 +108,26 @@ class UsageOverride(BaseModel):
         return five_min, one_hour
 
 
+class ScriptedToolCall(BaseModel):
+    """One tool call a scripted reply makes: the tool's `name`, its `arguments` (a JSON object) and, when
+    given, the call's `id` (else a fresh one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    arguments: dict[str, object] = {}
+    id: str | None = None
+
+
 class Behaviour(BaseModel):
     """How to answer one request.
 
     kinds:
-      ok                  answer normally (JSON or SSE); `usage` and `text` override the generated reply.
+      ok                  answer normally (JSON or SSE); `usage` and `text` override the generated reply;
+                          `tool_calls` makes the reply call those tools (several in one turn, in order,
+                          whatever the request's tools), `thinking` adds the model's reasoning before the
+                          answer (each wire format's own reasoning field), `stop_reason="max_tokens"` ends it
+                          as cut by the output limit (each format's own word for it).
       status              answer `status` (400-599) with the API's error body (or exactly `body`, when
                           given); 429 adds `retry-after`.
       timeout             read the request, never answer; ends when the client leaves or the server stops.
@@ -113,6 +149,9 @@ class Behaviour(BaseModel):
     retry_after: int = Field(default=1, ge=0)
     usage: UsageOverride = UsageOverride()
     text: str | None = None
+    tool_calls: list[ScriptedToolCall] | None = None
+    thinking: str | None = None
+    stop_reason: Literal["end_turn", "max_tokens"] | None = None
     cut_after_events: int | None = Field(default=None, ge=0)
     latency_ms: float | None = Field(default=None, ge=0)
     chunk_delay_ms: float | None = Field(default=None, ge=0)
@@ -143,7 +182,7 @@ class QueuedBehaviour(Behaviour):
 
     def matches(self, path: str, model: str | None) -> bool:
         """True when a request to `path` for `model` should consume this entry."""
-        path_ok = path in API_PATHS if self.path is None else path == self.path
+        path_ok = is_api_path(path) if self.path is None else path == self.path
         return path_ok and (self.model is None or self.model == model)
 
 
@@ -164,6 +203,7 @@ class ScenarioUpdate(BaseModel):
     chunk_delay_ms: float = Field(default=0.0, ge=0)
     expected_token: str | None = None
     oauth_expires_in: int = Field(default=3600, ge=0)
+    listed_models: list[str] = list(DEFAULT_LISTED_MODELS)
 
 
 @dataclass
@@ -179,6 +219,7 @@ class _Options:
     chunk_delay_ms: float
     expected_token: str | None
     oauth_expires_in: int
+    listed_models: tuple[str, ...] = DEFAULT_LISTED_MODELS
 
 
 def _merged_options(current: _Options, update: ScenarioUpdate) -> _Options:
@@ -192,6 +233,7 @@ def _merged_options(current: _Options, update: ScenarioUpdate) -> _Options:
         chunk_delay_ms=update.chunk_delay_ms if "chunk_delay_ms" in given else current.chunk_delay_ms,
         expected_token=update.expected_token if "expected_token" in given else current.expected_token,
         oauth_expires_in=update.oauth_expires_in if "oauth_expires_in" in given else current.oauth_expires_in,
+        listed_models=(tuple(update.listed_models) if "listed_models" in given else current.listed_models),
     )
 
 
@@ -254,7 +296,7 @@ class Scenario:
                     if entry.remaining == 0:
                         del self._queue[index]
                     return entry.spec.behaviour()
-            return self._default if path in API_PATHS else Behaviour()
+            return self._default if is_api_path(path) else Behaviour()
 
     # -- options -------------------------------------------------------------------------------------------
 
@@ -299,6 +341,17 @@ class Scenario:
     def expected_token(self, value: str | None) -> None:
         with self._lock:
             self._options = replace(self._options, expected_token=value)
+
+    @property
+    def listed_models(self) -> tuple[str, ...]:
+        """The model ids the provider lists (`GET /v1/models`, `GET /api/tags`)."""
+        with self._lock:
+            return self._options.listed_models
+
+    @listed_models.setter
+    def listed_models(self, value: tuple[str, ...] | list[str]) -> None:
+        with self._lock:
+            self._options = replace(self._options, listed_models=tuple(value))
 
     @property
     def oauth_expires_in(self) -> int:
@@ -368,4 +421,5 @@ class Scenario:
             "chunk_delay_ms": options.chunk_delay_ms,
             "expected_token": options.expected_token,
             "oauth_expires_in": options.oauth_expires_in,
+            "listed_models": list(options.listed_models),
         }

@@ -22,10 +22,10 @@ from dataclasses import replace
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import anthropic_format
+from . import anthropic_format, ollama_format
 from .endpoints import Endpoint, Rendered, endpoints
 from .recording import RecordedRequest, RecordedResponse, RequestLog
-from .scenario import OAUTH_TOKEN_PATH, Behaviour, Scenario
+from .scenario import GEMINI_PATH, OAUTH_TOKEN_PATH, Behaviour, Scenario
 
 __all__ = ["HOST", "FakeProviderServer"]
 
@@ -46,8 +46,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _presented_tokens(request: web.Request) -> list[str]:
-    """Credentials of a request: its `x-api-key` and its `Authorization: Bearer` token, when present."""
-    tokens = [request.headers["x-api-key"]] if "x-api-key" in request.headers else []
+    """Credentials of a request: its `x-api-key`, its `Authorization: Bearer` token, and Gemini's
+    `x-goog-api-key` header or `?key=` parameter, when present."""
+    tokens = [request.headers[name] for name in ("x-api-key", "x-goog-api-key") if name in request.headers]
+    if GEMINI_PATH.match(request.path) and request.query.get("key"):
+        tokens.append(request.query["key"])
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         tokens.append(credentials.strip())
@@ -116,6 +119,9 @@ class FakeProviderServer:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         for path, endpoint in self._endpoints.items():
             app.router.add_post(path, self._handler(endpoint))
+        app.router.add_get("/v1/models", self._list_models)
+        app.router.add_get("/api/tags", self._list_models)
+        app.router.add_post("/api/show", self._show_model)
         app.router.add_get("/_fake/health", self._health)
         app.router.add_get("/_fake/requests", self._get_requests)
         app.router.add_delete("/_fake/requests", self._clear_requests)
@@ -292,6 +298,45 @@ class FakeProviderServer:
         """Wait until the server stops (a client disconnect cancels the waiting handler instead)."""
         assert self._closing is not None, "handlers run only between start() and stop()"
         await self._closing.wait()
+
+    # -- model discovery -----------------------------------------------------------------------------------
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        """`GET /v1/models` (Anthropic's and OpenAI's list shapes in one body) and Ollama's `GET /api/tags`:
+        the scenario's `listed_models`. Recorded; a bad credential gets 401 like the model paths."""
+        record = await self._record(request)
+        if not self._authorized(request):
+            body = anthropic_format.error_body(401, None, "invalid x-api-key", record.request_id)
+            return self._respond(record, Rendered(401, [json.dumps(body).encode()]))
+        names = self.scenario.listed_models
+        if request.path == "/api/tags":
+            listing: dict[str, object] = ollama_format.tags_body(names)
+        else:
+            created = "2026-01-01T00:00:00Z"
+            rows = [
+                {"type": "model", "id": name, "display_name": name, "created_at": created}
+                | {"object": "model", "created": 1767225600, "owned_by": "fake-provider"}
+                for name in names
+            ]
+            listing = {
+                "object": "list",
+                "data": rows,
+                "has_more": False,
+                "first_id": names[0] if names else None,
+                "last_id": names[-1] if names else None,
+            }
+        return self._respond(record, Rendered(200, [json.dumps(listing).encode()]))
+
+    async def _show_model(self, request: web.Request) -> web.Response:
+        """Ollama's `POST /api/show {"model": NAME}`: the model's details (any model, as /api/chat answers
+        any); 400 without a name."""
+        record = await self._record(request)
+        body = record.json if isinstance(record.json, dict) else {}
+        name = body.get("model") or body.get("name")
+        if not isinstance(name, str) or not name:
+            error = ollama_format.error_body(400, None, "model is required")
+            return self._respond(record, Rendered(400, [json.dumps(error).encode()]))
+        return self._respond(record, Rendered(200, [json.dumps(ollama_format.show_body(name)).encode()]))
 
     # -- control endpoints ---------------------------------------------------------------------------------
 
