@@ -200,6 +200,7 @@ class TrayApp:
         """Run one action; a failure becomes a notification (and a log line), never a crash of the caller."""
         handlers: dict[Action, Callable[[], None]] = {
             Action.SWITCH_MODEL: lambda: self.switch_model(argument),
+            Action.ROUTE: lambda: self.route_rule(argument or ""),
             Action.START: self.supervisor.request_start,
             Action.STOP: self.supervisor.request_stop,
             Action.RESTART: self.supervisor.request_restart,
@@ -225,6 +226,22 @@ class TrayApp:
         choice = ModelChoice(model) if model else None
         self._override.write(choice)
         self.update(model_choice=choice)
+
+    def route_rule(self, argument: str) -> None:
+        """`ccproxy route RULE MODEL` from the menu: config.yaml edited in place (comments kept, validated, a
+        backup); the running proxy reloads it and the poller shows the new route."""
+        from ..config.edit import ConfigEditError, edit_config, set_route
+        from ..config.loader import ConfigInvalid
+        from .menu import ROUTE_SEPARATOR
+
+        rule, _, model = argument.partition(ROUTE_SEPARATOR)
+        try:
+            result = edit_config(self.paths, "config.yaml", set_route(rule, model))
+        except (ConfigEditError, ConfigInvalid) as exc:  # said; a success shows as the menu's check mark
+            self.advise(Advice("route-error", f"{rule} was not routed to {model}", str(exc)))
+            return
+        log.info("routed %s to %s in %s (previous version: %s)", rule, model, result.path, result.backup)
+        self.update(routes=tuple((r, model if r == rule else t) for r, t in self.state.routes))
 
     def toggle_shell_integration(self) -> None:
         self._toggle(self.services.shell, "shell_integration")

@@ -9,6 +9,7 @@ Layout (informational lines are disabled items, so the first item a keyboard rea
     7-day window: 20%, resets Mon 09:00
     ───
     Model: Auto (rules)  ▸  (•) Auto (rules)  ( ) default  ( ) background ...
+    Route to  ▸  background: its own model  ▸  ( ) default  ( ) deepseek/deepseek-chat ...  (`ccproxy route`)
     Spend by project  ▸  api: $12.40  web: $3.10 ...   (this month; when requests carry a project)
     ───
     Start proxy / Stop proxy / Restart proxy
@@ -55,6 +56,7 @@ class Action(StrEnum):
     """What a menu item (or a notification button) asks the app to do."""
 
     SWITCH_MODEL = "switch-model"  # argument: a model_name, or None for automatic routing
+    ROUTE = "route"  # argument: "RULE\tMODEL": `ccproxy route RULE MODEL` (config.yaml edited in place)
     START = "start"
     STOP = "stop"
     RESTART = "restart"
@@ -211,6 +213,27 @@ def _model_menu(state: AppState) -> MenuEntry:
     return MenuEntry(f"Model: {current}", submenu=tuple(items))
 
 
+ROUTE_SEPARATOR = "\t"
+
+
+def _route_menu(state: AppState) -> MenuEntry | None:
+    """ "Route to" ▸ one submenu per rule: the model_names it can be sent to, the current one checked."""
+    if not state.routes or not state.models:
+        return None
+    rules = []
+    for rule, target in state.routes:
+        options = tuple(
+            MenuEntry(
+                name, Action.ROUTE, f"{rule}{ROUTE_SEPARATOR}{name}", checked=name == target, radio=True
+            )
+            for name in state.models
+            if name != rule
+        )
+        if options:
+            rules.append(MenuEntry(f"{rule}: {target or 'its own model'}", submenu=options))
+    return MenuEntry("Route to", submenu=tuple(rules)) if rules else None
+
+
 def _proxy_controls(proxy: ProxyStatus) -> list[MenuEntry]:
     phase = proxy.phase
     return [
@@ -233,6 +256,9 @@ def build_menu(state: AppState, actions: Collection[Action] = ALL_ACTIONS) -> tu
     entries.append(SEPARATOR)
     if Action.SWITCH_MODEL in actions:
         entries.append(_model_menu(state))
+    routes = _route_menu(state) if Action.ROUTE in actions else None
+    if routes is not None:
+        entries.append(routes)
     projects = _project_menu(state)
     if projects is not None:
         entries.append(projects)

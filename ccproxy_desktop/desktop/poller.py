@@ -34,7 +34,7 @@ from .advice import Advice, SubscriptionWatch, advice_for_events, advice_for_req
 from .prices import ModelPrices
 from .state import Spend, Subscription
 
-__all__ = ["LedgerPoller", "switchable_models"]
+__all__ = ["LedgerPoller", "rule_routes", "switchable_models"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,18 @@ Stamp = tuple[tuple[int, int] | None, ...]
 def switchable_models(settings: Settings) -> tuple[str, ...]:
     """The model_names of config.yaml a user can switch to, wildcard patterns left out (as `ccproxy model list`)."""
     return tuple(name for name in settings.litellm.model_names() if "*" not in name)
+
+
+def rule_routes(settings: Settings) -> tuple[tuple[str, str | None], ...]:
+    """Each rule of ccproxy.yaml (and `default`) with the model_name `ccproxy route` sent it to: its config.yaml
+    entry is an alias of that other entry. None when the rule's entry is a deployment of its own (or missing)."""
+    entries = {entry.model_name: entry for entry in settings.litellm.model_list}
+    routes: list[tuple[str, str | None]] = []
+    for rule in ["default", *(spec.name for spec in settings.ccproxy.rules if spec.name != "default")]:
+        entry = entries.get(rule)
+        target = entry.target if entry is not None and entry.is_alias else None
+        routes.append((rule, target if target in entries and target != rule else None))
+    return tuple(routes)
 
 
 def _stamp(*paths: os.PathLike[str]) -> Stamp:
@@ -166,6 +178,7 @@ class LedgerPoller:
         self._settings = settings
         self._ledger_stamp = None  # budgets may have changed: query again
         changes["models"] = switchable_models(settings)
+        changes["routes"] = rule_routes(settings)
         changes["scoped_budgets"] = frozenset(
             b.name
             for b in settings.ccproxy.budgets

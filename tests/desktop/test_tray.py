@@ -269,6 +269,34 @@ def test_the_model_menu_switches_the_model_of_the_next_request(tray: Tray, deskt
     assert request.json["model"] == "claude-opus-4-8"  # `think`'s provider model, not the one asked for
 
 
+def test_route_to_sends_a_rules_requests_to_another_model(tray: Tray, desktop: Desktop) -> None:
+    open_menu(desktop, tray)
+    desktop.press("Down", "Down", "Right")  # Route to: its rules, opened on "default"
+    desktop.wait_until(lambda: len(desktop.windows(APP_ID)) == 2, "the Route to submenu")
+    desktop.press("Down", "Right")  # background: the models it can go to, opened on "default"
+    desktop.wait_until(lambda: len(desktop.windows(APP_ID)) == 3, "the background rule's models")
+    desktop.press("Return")
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close after the choice")
+
+    def routed() -> bool:
+        entries = load_settings(tray.paths).litellm.model_list
+        background = next(e for e in entries if e.model_name == "background")
+        return background.is_alias and background.target == "default"
+
+    desktop.wait_until(routed, "config.yaml to route background to default")
+
+    # The proxy reloads the file: Claude Code's background (haiku) requests now reach default's model.
+    def served_by_default() -> bool:
+        tray.provider.clear()
+        tray.client().messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=[{"role": "user", "content": "bg"}]
+        )
+        [request] = tray.provider.requests
+        return isinstance(request.json, dict) and request.json["model"] == "claude-sonnet-5"
+
+    desktop.wait_until(served_by_default, "a background request served by default's model", timeout=20)
+
+
 def test_a_budget_crossing_is_a_notification_with_a_cheaper_model_button(
     tray: Tray, desktop: Desktop, notifications_bus: BusMonitor
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from ccproxy_desktop.config.loader import load_settings
 from ccproxy_desktop.config.override import OverrideFile
 from ccproxy_desktop.desktop.menu import Action, find_entry
 from ccproxy_desktop.ledger.budgets import period_window
@@ -313,3 +314,18 @@ def test_clear_response_cache_is_offered_when_the_cache_is_on_and_empties_it(sta
     assert stats is not None and stats.entries == 0
     assert clear_signal_path(started.paths).exists()  # running proxies drop their memory entries too
     assert started.notifier.sent[-1].title == "Response cache cleared"
+
+
+def test_route_to_edits_config_yaml_in_place_and_says_so(started: World) -> None:
+    assert ("background", None) in started.app.state.routes
+    before = started.paths.litellm_yaml.read_text()
+    started.app.dispatch(Action.ROUTE, "background\tthink")
+    entry = next(e for e in load_settings(started.paths).litellm.model_list if e.model_name == "background")
+    assert entry.is_alias and entry.target == "think"
+    assert started.paths.litellm_yaml.with_name("config.yaml.bak").read_text() == before
+    assert "route" not in started.notifier.kinds()  # the menu's check mark says it
+    assert ("background", "think") in started.app.state.routes
+
+    started.app.dispatch(Action.ROUTE, "background\tno-such-model")  # refused, nothing written
+    assert started.notifier.sent[-1].title == "background was not routed to no-such-model"
+    assert "no model named 'no-such-model'" in started.notifier.sent[-1].message

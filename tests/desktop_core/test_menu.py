@@ -279,3 +279,23 @@ def test_clear_response_cache_shows_only_when_the_cache_is_on() -> None:
     assert "Clear response cache" not in labels(
         build_menu(replace(STATE, response_cache=True), {Action.QUIT})
     )
+
+
+def test_route_to_lists_each_rule_with_the_models_it_can_go_to() -> None:
+    state = replace(STATE, routes=(("default", None), ("background", "think")))
+    route = by_label(build_menu(state), "Route to")
+    assert route is not None and route.submenu is not None
+    assert labels(route.submenu) == ["default: its own model", "background: think"]
+    background = route.submenu[1].submenu
+    assert background is not None
+    assert [(e.label, e.checked, e.argument) for e in background] == [
+        ("default", False, "background\tdefault"),
+        ("think", True, "background\tthink"),
+    ]  # not the rule itself
+    assert all(e.action is Action.ROUTE and e.radio for e in background)
+    assert by_label(build_menu(STATE), "Route to") is None  # no rules known yet
+    assert by_label(build_menu(state, ALL_ACTIONS - {Action.ROUTE}), "Route to") is None
+
+
+def by_label(entries: tuple[MenuEntry, ...], label: str) -> MenuEntry | None:
+    return next((e for e in entries if e.label == label), None)
