@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..auth.claude_import import claude_credentials_path
-from ..config.loader import ConfigInvalid, install_defaults, load_settings
+from ..config.loader import ConfigInvalid, Settings, install_defaults, load_settings
 from ..config.override import OverrideFile
 from ..config.paths import ConfigPaths
-from ..pipeline.pipeline import build_pipeline
+from ..pipeline.pipeline import build_pipeline, serving_entry
 from ..pipeline.tokens import TokenCounter
 from ..proxy.control import ProxyControl, StartFailed
 from ..proxy.keys import ensure_master_key, master_key, read_master_key
@@ -236,16 +236,39 @@ def project_of(folder: Path) -> str:
     return folder.name
 
 
+CLAUDE_CONTEXT_WINDOW = 200_000  # what Claude Code assumes for a Claude model it doesn't know better
+
+
+def compact_window(settings: Settings) -> int | None:
+    """The context window of the model serving the main conversation (`default`, aliases followed), when
+    config.yaml gives one (`model_info.max_input_tokens`, written by `ccproxy provider add`) smaller than
+    Claude's: Claude Code then has to compact before that model's limit, not Claude's."""
+    entry = serving_entry(settings, "default")
+    window = entry.model_info.get("max_input_tokens") if entry is not None else None
+    if isinstance(window, int) and 0 < window < CLAUDE_CONTEXT_WINDOW:
+        return window
+    return None
+
+
 def child_environment(
-    url: str, key: str, base: dict[str, str], login: bool = False, project: str | None = None
+    url: str,
+    key: str,
+    base: dict[str, str],
+    login: bool = False,
+    project: str | None = None,
+    context_window: int | None = None,
 ) -> dict[str, str]:
     """The environment `ccproxy run` gives its child: every SDK pointed at the proxy with the proxy key.
 
     With `login` (Claude Code is logged in to a Claude subscription) `ANTHROPIC_API_KEY` is not set: Claude
     Code keeps its own login, which the proxy passes through to Anthropic untouched. Either way Claude Code
     proves it may use the proxy with our `x-ccproxy-key` header, sent through `ANTHROPIC_CUSTOM_HEADERS`,
-    with `x-ccproxy-project: <project>` (unless the shell integration already set one) for the ledger."""
+    with `x-ccproxy-project: <project>` (unless the shell integration already set one) for the ledger.
+    `context_window` (see `compact_window`) becomes `CLAUDE_CODE_AUTO_COMPACT_WINDOW`, the window Claude
+    Code compacts against, unless the user set it."""
     env = dict(base)
+    if context_window is not None:
+        env.setdefault("CLAUDE_CODE_AUTO_COMPACT_WINDOW", str(context_window))
     env.pop("ANTHROPIC_AUTH_TOKEN", None)
     env.setdefault("ANTHROPIC_DEFAULT_HAIKU_MODEL", BACKGROUND_MODEL)
     env.setdefault("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1")  # /model lists the proxy's routes
@@ -288,8 +311,11 @@ def run(paths: ConfigPaths, args: argparse.Namespace) -> int:
         except StartFailed as exc:
             _err(f"could not start the proxy: {exc}")
             return 1
+    window = None
     try:
-        key = master_key(load_settings(paths)) or ensure_master_key(paths)
+        settings = load_settings(paths)
+        key = master_key(settings) or ensure_master_key(paths)
+        window = compact_window(settings)
     except ConfigInvalid:
         key = ensure_master_key(paths)
     executable = shutil.which(command[0])
@@ -297,7 +323,9 @@ def run(paths: ConfigPaths, args: argparse.Namespace) -> int:
         _err(f"command not found: {command[0]}")
         return 127
     login = claude_logged_in(Path.home(), os.environ)
-    env = child_environment(state.url, key, dict(os.environ), login=login, project=project_of(Path.cwd()))
+    env = child_environment(
+        state.url, key, dict(os.environ), login=login, project=project_of(Path.cwd()), context_window=window
+    )
     try:
         return subprocess.call([executable, *command[1:]], env=env)
     except KeyboardInterrupt:

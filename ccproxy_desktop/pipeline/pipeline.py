@@ -108,7 +108,7 @@ def takes_claude_credentials(settings: Settings, model_name: str) -> bool:
     OpenRouter...) get their own keys, never the user's Claude login."""
     if provider_of(settings, model_name) != "anthropic":
         return False
-    entry = _entry_of(settings, model_name)
+    entry = serving_entry(settings, model_name)
     base = entry.litellm_params.get("api_base") if entry is not None else None
     if not isinstance(base, str) or not base:
         base = os.environ.get("ANTHROPIC_API_BASE") or ANTHROPIC_API_BASE
@@ -127,7 +127,7 @@ def _entry_named(settings: Settings, model_name: str) -> ModelEntry | None:
     )
 
 
-def _entry_of(settings: Settings, model_name: str) -> ModelEntry | None:
+def serving_entry(settings: Settings, model_name: str) -> ModelEntry | None:
     """The config.yaml entry that finally serves `model_name` (aliases followed), or None."""
     found = None
     for _ in range(4):

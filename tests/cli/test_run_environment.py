@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ccproxy_desktop.cli.proxy_commands import child_environment, claude_logged_in, project_of
 
@@ -67,3 +68,34 @@ def test_requests_are_tagged_with_the_working_folders_project(tmp_path: Path) ->
         URL, KEY, {"ANTHROPIC_CUSTOM_HEADERS": "x-ccproxy-project: other"}, project="repo"
     )
     assert "x-ccproxy-project: repo" not in shell_set["ANTHROPIC_CUSTOM_HEADERS"]
+
+
+def test_a_main_model_with_a_smaller_window_makes_claude_code_compact_against_it(tmp_path: Path) -> None:
+    from ccproxy_desktop.cli.proxy_commands import compact_window
+    from ccproxy_desktop.config.loader import load_settings
+    from ccproxy_desktop.testing.configs import write_fake_config
+
+    paths = write_fake_config(tmp_path / "cfg", "http://127.0.0.1:9", 4000)
+    assert compact_window(load_settings(paths)) is None  # a Claude model: Claude Code knows its window
+    config = yaml.safe_load(paths.litellm_yaml.read_text())
+    config["model_list"] += [
+        {
+            "model_name": "deepseek/deepseek-chat",
+            "litellm_params": {
+                "model": "anthropic/deepseek-chat",
+                "api_base": "https://api.deepseek.com/anthropic",
+            },
+            "model_info": {"max_input_tokens": 131072},
+        }
+    ]
+    for entry in config["model_list"]:
+        if entry["model_name"] == "default":  # `ccproxy route default deepseek/deepseek-chat`
+            entry["litellm_params"] = {"model": "deepseek/deepseek-chat"}
+    paths.litellm_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+    window = compact_window(load_settings(paths))
+    assert window == 131072
+    env = child_environment(URL, KEY, {}, context_window=window)
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "131072"
+    mine = child_environment(URL, KEY, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "90000"}, context_window=window)
+    assert mine["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "90000"  # the user's own setting wins
+    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in child_environment(URL, KEY, {})
