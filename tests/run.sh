@@ -42,7 +42,7 @@ echo "== pytest"
 python3 -m pytest -q --ignore=tests/desktop "$@"
 echo "== pytest: desktop tests in a headless desktop session"
 bash tests/desktop-session.sh python3 -m pytest -q tests/desktop
-echo "== installers: the PyInstaller bundle and .deb, installed and run (about 16 min: docs/benchmarks.md)"
+echo "== installers: the PyInstaller bundle and .deb, built, installed and run (about 9 min: docs/benchmarks.md)"
 if [ "$(id -u)" -eq 0 ]; then
     CCPROXY_BUNDLE_TEST=1 bash tests/desktop-session.sh python3 -m pytest -q tests/installers/test_bundle_deb.py
 else

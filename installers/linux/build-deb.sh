@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds a .deb from the PyInstaller bundle (installers/pyinstaller/build.sh) with dpkg-deb.
 #
-# Usage: bash installers/linux/build-deb.sh [--bundle DIR] [--out DIR]
-#   --bundle DIR  the bundle folder (default dist/ccproxy-desktop)
-#   --out DIR     where the .deb goes (default dist)
+# Usage: bash installers/linux/build-deb.sh [--bundle DIR] [--out DIR] [--compression xz|gzip|none]
+#   --bundle DIR        the bundle folder (default dist/ccproxy-desktop)
+#   --out DIR           where the .deb goes (default dist)
+#   --compression KIND  dpkg-deb's compressor (default xz: the smallest .deb, minutes for the ~700 MB bundle;
+#                       gzip: about a minute, a larger file, what the test uses)
 # The package installs the bundle in /opt/ccproxy-desktop, `ccproxy` and `ccproxy-desktop` in /usr/bin
 # (symlinks), the menu entry /usr/share/applications/ccproxy-desktop.desktop and the icon in the hicolor theme.
 # `dpkg -r ccproxy-desktop` removes all of it; users' config folders (~/.ccproxy) are theirs and stay.
@@ -12,11 +14,13 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUNDLE=$REPO/dist/ccproxy-desktop
 OUT=$REPO/dist
+COMPRESSION=xz
 while [[ $# -gt 0 ]]; do
     case $1 in
         --bundle) BUNDLE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
-        -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+        --compression) COMPRESSION=$2; shift 2 ;;
+        -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "build-deb.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -86,5 +90,5 @@ done
 
 mkdir -p "$OUT"
 DEB=$OUT/${APP_ID}_${VERSION}_$ARCH.deb
-dpkg-deb --root-owner-group --build "$ROOT" "$DEB" >/dev/null
+dpkg-deb --root-owner-group -Z"$COMPRESSION" --build "$ROOT" "$DEB" >/dev/null
 echo "$DEB"

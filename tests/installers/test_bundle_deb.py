@@ -67,7 +67,15 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
             timeout=1800,
         )
     out = sh(
-        "bash", str(REPO / "installers/linux/build-deb.sh"), "--bundle", str(bundle), "--out", str(folder)
+        "bash",
+        str(REPO / "installers/linux/build-deb.sh"),
+        "--bundle",
+        str(bundle),
+        "--out",
+        str(folder),
+        "--compression",
+        "gzip",  # xz takes minutes for the bundle; what the package holds is the same
+        timeout=900,
     )
     return Path(out.strip().splitlines()[-1])
 
