@@ -99,7 +99,7 @@ def test_any_body_gets_an_error_body_or_a_well_formed_stream(
         assert isinstance(json.loads(raw), dict)
         return
     events = parse_sse(raw)
-    parsed = endpoint.parse(body)
+    parsed = endpoint.parse(body, path)
     reply = make_reply(parsed, Behaviour(text=text))
     assert _streamed_text(path, events) == reply.text
 
@@ -110,7 +110,7 @@ def test_request_parsers_raise_only_bad_request(body: Any) -> None:
         if not isinstance(body, dict):
             continue
         try:
-            parsed = ENDPOINTS[path].parse(body)
+            parsed = ENDPOINTS[path].parse(body, path)
         except BadRequest as exc:
             assert str(exc)
             continue
