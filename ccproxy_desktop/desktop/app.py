@@ -201,6 +201,7 @@ class TrayApp:
         handlers: dict[Action, Callable[[], None]] = {
             Action.SWITCH_MODEL: lambda: self.switch_model(argument),
             Action.ROUTE: lambda: self.route_rule(argument or ""),
+            Action.TEST_PROVIDER: lambda: self.test_provider(argument or ""),
             Action.START: self.supervisor.request_start,
             Action.STOP: self.supervisor.request_stop,
             Action.RESTART: self.supervisor.request_restart,
@@ -242,6 +243,37 @@ class TrayApp:
             return
         log.info("routed %s to %s in %s (previous version: %s)", rule, model, result.path, result.backup)
         self.update(routes=tuple((r, model if r == rule else t) for r, t in self.state.routes))
+
+    def test_provider(self, name: str) -> None:
+        """`ccproxy provider test NAME` (one tiny request to the provider, its key from the keyring) in a
+        thread of its own, its verdict as a notification."""
+        threading.Thread(
+            target=self._test_provider, args=(name,), name="tray-provider-test", daemon=True
+        ).start()
+
+    def _test_provider(self, name: str) -> None:
+        from .opener import _TRAY_ONLY_ENV
+
+        command = [
+            *module_command("ccproxy_desktop.cli.main"),
+            "--config-dir",
+            str(self.paths.config_dir),
+            "provider",
+            "test",
+            name,
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
+        try:
+            done = subprocess.run(
+                command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.advise(Advice("provider-test", f"{name}: not tested", str(exc)))
+            return
+        said = (done.stdout.strip() or done.stderr.strip() or f"exit status {done.returncode}").splitlines()
+        verdict = said[-1].removeprefix(f"{name}: ").removeprefix("ccproxy: ")
+        title = f"{name}: ok" if done.returncode == 0 else f"{name}: failed"
+        self.advise(Advice("provider-test", title, verdict))
 
     def toggle_shell_integration(self) -> None:
         self._toggle(self.services.shell, "shell_integration")

@@ -10,6 +10,7 @@ Layout (informational lines are disabled items, so the first item a keyboard rea
     ───
     Model: Auto (rules)  ▸  (•) Auto (rules)  ( ) default  ( ) background ...
     Route to  ▸  background: its own model  ▸  ( ) default  ( ) deepseek/deepseek-chat ...  (`ccproxy route`)
+    Providers  ▸  Test deepseek ...  Add: ccproxy provider add NAME   (`ccproxy provider`)
     Spend by project  ▸  api: $12.40  web: $3.10 ...   (this month; when requests carry a project)
     ───
     Start proxy / Stop proxy / Restart proxy
@@ -56,6 +57,7 @@ class Action(StrEnum):
     """What a menu item (or a notification button) asks the app to do."""
 
     SWITCH_MODEL = "switch-model"  # argument: a model_name, or None for automatic routing
+    TEST_PROVIDER = "test-provider"  # argument: a provider name: `ccproxy provider test NAME`
     ROUTE = "route"  # argument: "RULE\tMODEL": `ccproxy route RULE MODEL` (config.yaml edited in place)
     START = "start"
     STOP = "stop"
@@ -234,6 +236,14 @@ def _route_menu(state: AppState) -> MenuEntry | None:
     return MenuEntry("Route to", submenu=tuple(rules)) if rules else None
 
 
+def _provider_menu(state: AppState) -> MenuEntry:
+    """ "Providers" ▸ a Test item per added provider (`ccproxy provider test`), and how to add one: a key is
+    typed in a terminal, never in the tray."""
+    items = [MenuEntry(f"Test {name}", Action.TEST_PROVIDER, name) for name in state.providers]
+    items.append(MenuEntry("Add: ccproxy provider add NAME", enabled=False))
+    return MenuEntry("Providers", submenu=tuple(items))
+
+
 def _proxy_controls(proxy: ProxyStatus) -> list[MenuEntry]:
     phase = proxy.phase
     return [
@@ -259,6 +269,8 @@ def build_menu(state: AppState, actions: Collection[Action] = ALL_ACTIONS) -> tu
     routes = _route_menu(state) if Action.ROUTE in actions else None
     if routes is not None:
         entries.append(routes)
+    if Action.TEST_PROVIDER in actions:
+        entries.append(_provider_menu(state))
     projects = _project_menu(state)
     if projects is not None:
         entries.append(projects)

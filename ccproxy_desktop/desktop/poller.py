@@ -34,7 +34,7 @@ from .advice import Advice, SubscriptionWatch, advice_for_events, advice_for_req
 from .prices import ModelPrices
 from .state import Spend, Subscription
 
-__all__ = ["LedgerPoller", "rule_routes", "switchable_models"]
+__all__ = ["LedgerPoller", "added_providers", "rule_routes", "switchable_models"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,12 @@ def rule_routes(settings: Settings) -> tuple[tuple[str, str | None], ...]:
         target = entry.target if entry is not None and entry.is_alias else None
         routes.append((rule, target if target in entries and target != rule else None))
     return tuple(routes)
+
+
+def added_providers(settings: Settings) -> tuple[str, ...]:
+    """The providers `ccproxy provider add` wrote entries for (marked in their model_info), in file order."""
+    names = (entry.model_info.get("ccproxy_provider") for entry in settings.litellm.model_list)
+    return tuple(dict.fromkeys(name for name in names if isinstance(name, str) and name))
 
 
 def _stamp(*paths: os.PathLike[str]) -> Stamp:
@@ -179,6 +185,7 @@ class LedgerPoller:
         self._ledger_stamp = None  # budgets may have changed: query again
         changes["models"] = switchable_models(settings)
         changes["routes"] = rule_routes(settings)
+        changes["providers"] = added_providers(settings)
         changes["scoped_budgets"] = frozenset(
             b.name
             for b in settings.ccproxy.budgets

@@ -117,9 +117,9 @@ class AppState:
     provider_problem: str | None = None  # why requests are failing at the provider (health degraded), or None
     subscription: Subscription | None = None  # a Claude subscription's limits, once a response reported them
     project_spend: tuple[tuple[str, float], ...] = ()  # this month's spend per project, dearest first
-    routes: tuple[
-        tuple[str, str | None], ...
-    ] = ()  # (rule, the model_name it is routed to; None: its own entry)
+    # (rule, the model_name it is routed to; None: its own entry)
+    routes: tuple[tuple[str, str | None], ...] = ()
+    providers: tuple[str, ...] = ()  # providers `ccproxy provider add` put in config.yaml
     claude_statusline: bool = False  # ccproxy's status line is in Claude Code's settings.json
 
     @property

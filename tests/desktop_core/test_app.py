@@ -329,3 +329,14 @@ def test_route_to_edits_config_yaml_in_place_and_says_so(started: World) -> None
     started.app.dispatch(Action.ROUTE, "background\tno-such-model")  # refused, nothing written
     assert started.notifier.sent[-1].title == "background was not routed to no-such-model"
     assert "no model named 'no-such-model'" in started.notifier.sent[-1].message
+
+
+def test_testing_a_provider_runs_ccproxy_provider_test_and_tells_its_verdict(started: World) -> None:
+    # A real `ccproxy provider test` subprocess: nothing was added, so it says what to do.
+    started.app.dispatch(Action.TEST_PROVIDER, "deepseek")
+    deadline = time.monotonic() + 60
+    while "provider-test" not in started.notifier.kinds() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [sent] = [s for s in started.notifier.sent if s.kind == "provider-test"]
+    assert sent.title == "deepseek: failed"
+    assert "ccproxy provider add deepseek" in sent.message

@@ -111,6 +111,7 @@ def test_the_whole_menu_of_a_running_proxy() -> None:
         "Today $1.23 of $10.00 · Month $20.10 of $100.00",
         "---",
         "Model: Auto (rules)",
+        "Providers",
         "---",
         "Start proxy",
         "Stop proxy",
@@ -299,3 +300,13 @@ def test_route_to_lists_each_rule_with_the_models_it_can_go_to() -> None:
 
 def by_label(entries: tuple[MenuEntry, ...], label: str) -> MenuEntry | None:
     return next((e for e in entries if e.label == label), None)
+
+
+def test_providers_offer_a_test_of_each_added_one_and_say_how_to_add() -> None:
+    providers = by_label(build_menu(replace(STATE, providers=("deepseek", "ollama"))), "Providers")
+    assert providers is not None and providers.submenu is not None
+    assert [(e.label, e.action, e.argument, e.enabled) for e in providers.submenu] == [
+        ("Test deepseek", Action.TEST_PROVIDER, "deepseek", True),
+        ("Test ollama", Action.TEST_PROVIDER, "ollama", True),
+        ("Add: ccproxy provider add NAME", None, None, False),  # a key is typed in a terminal
+    ]
