@@ -252,21 +252,8 @@ class TrayApp:
         ).start()
 
     def _test_provider(self, name: str) -> None:
-        from .opener import _TRAY_ONLY_ENV
-
-        command = [
-            *module_command("ccproxy_desktop.cli.main"),
-            "--config-dir",
-            str(self.paths.config_dir),
-            "provider",
-            "test",
-            name,
-        ]
-        env = {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
         try:
-            done = subprocess.run(
-                command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90
-            )
+            done = self._ccproxy("provider", "test", name, timeout=90)
         except (OSError, subprocess.TimeoutExpired) as exc:
             self.advise(Advice("provider-test", f"{name}: not tested", str(exc)))
             return
@@ -345,32 +332,34 @@ class TrayApp:
         threading.Thread(target=self._open_dashboard_or_report, name="tray-click", daemon=True).start()
 
     def _open_dashboard_or_report(self) -> None:
-        from importlib.util import find_spec
+        try:
+            done = self._ccproxy("dashboard", timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("`ccproxy dashboard` failed (%s): opening the usage report", exc)
+        else:
+            if done.returncode == 0:
+                return
+            log.warning(
+                "`ccproxy dashboard` failed: %s; opening the usage report",
+                done.stderr.strip().splitlines()[-1:] or done.returncode,
+            )
+        self.dispatch(Action.USAGE_REPORT)
 
+    def _ccproxy(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """`ccproxy --config-dir DIR ARGS...` as a child (the tray stays free of the CLI's imports), in the
+        environment a desktop launch gives, its output captured. Raises OSError or TimeoutExpired."""
         from .opener import _TRAY_ONLY_ENV
 
-        if find_spec("ccproxy_desktop.dashboard") is not None:
-            command = [
-                *module_command("ccproxy_desktop.cli.main"),
-                "--config-dir",
-                str(self.paths.config_dir),
-                "dashboard",
-            ]
-            env = {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
-            try:
-                done = subprocess.run(
-                    command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                log.warning("`ccproxy dashboard` failed (%s): opening the usage report", exc)
-            else:
-                if done.returncode == 0:
-                    return
-                log.warning(
-                    "`ccproxy dashboard` failed: %s; opening the usage report",
-                    done.stderr.strip().splitlines()[-1:] or done.returncode,
-                )
-        self.dispatch(Action.USAGE_REPORT)
+        command = [
+            *module_command("ccproxy_desktop.cli.main"),
+            "--config-dir",
+            str(self.paths.config_dir),
+            *args,
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
+        return subprocess.run(
+            command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+        )
 
     def clear_response_cache(self) -> None:
         """Drop every cached response (`ccproxy cache clear`): cache.db and running proxies' memory."""
