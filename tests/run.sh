@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 echo "== system packages"
 bash installers/deps-debian.sh
-test_packages=(zsh fish procps desktop-file-utils tmux chromium chromium-driver)
+test_packages=(zsh fish procps desktop-file-utils tmux chromium chromium-driver xterm)
 missing=()
 for package in "${test_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,4 +1,4 @@
-"""`ccproxy provider list | add NAME | remove NAME | test NAME` and `ccproxy route RULE MODEL`.
+"""`ccproxy provider list | add NAME | remove NAME | models NAME | test NAME` and `ccproxy route RULE MODEL`.
 
 `add` stores the provider's key in the OS keyring (read from a hidden prompt or stdin, never from the command
 line; no plaintext fallback) and adds one config.yaml model per chosen model, named `NAME/MODEL`, whose
@@ -32,6 +32,7 @@ from ..providers.catalog import PriceMap
 from ..providers.discovery import discover_models
 from ..providers.presets import PRESETS, Preset, preset
 from ..providers.probe import probe
+from ..proxy.deployments import AUTH_HEADER_FIELD
 from .auth_commands import _notify_proxy, _persistent_store
 
 __all__ = ["add_parser", "configured_providers", "provider", "provider_entries", "route"]
@@ -163,6 +164,8 @@ def model_entry(entry: Preset, model: str, api_base: str, context_window: int | 
     if entry.needs_key:
         params["api_key"] = f"keyring/{entry.name}"
     info: dict[str, Any] = {PROVIDER_FIELD: entry.name}
+    if entry.native and entry.needs_key and entry.auth_header != "x-api-key":
+        info[AUTH_HEADER_FIELD] = entry.auth_header  # the native path sends the key as Authorization: Bearer
     if context_window:
         info["max_input_tokens"] = context_window
     return {"model_name": f"{entry.name}/{model}", "litellm_params": params, "model_info": info}
@@ -202,17 +205,45 @@ def _token_source_warning(paths: ConfigPaths, name: str) -> None:
         )
 
 
+def _added_api_base(paths: ConfigPaths, entry: Preset) -> str | None:
+    """The api_base of the models already added for `entry` (a provider added with `--api-base` keeps it
+    when more of its models are added)."""
+    for model in provider_entries(paths, entry.name):
+        base = (model.get("litellm_params") or {}).get("api_base")
+        if isinstance(base, str) and base:
+            return base
+    return None
+
+
+def _stored_key(paths: ConfigPaths, entry: Preset) -> tuple[str | None, str]:
+    """`entry`'s key from the keyring, or None and why not."""
+    store, problem = _persistent_store(paths)
+    if store is None:
+        return None, problem or "no secret store"
+    try:
+        credential = store.get(entry.name)
+    except (CredentialError, SecretStoreUnavailable) as exc:
+        return None, str(exc)
+    if credential is None:
+        return None, f"no {entry.title} key in {store.describe()}: run `ccproxy provider add {entry.name}`"
+    return credential.access_token, ""
+
+
 def provider_add(paths: ConfigPaths, args: argparse.Namespace) -> int:
     try:
         entry = preset(args.name)
     except KeyError as exc:
         return _err(str(exc.args[0]))
-    api_base = (args.api_base or entry.api_base).rstrip("/")
+    api_base = (args.api_base or _added_api_base(paths, entry) or entry.api_base).rstrip("/")
     if not paths.litellm_yaml.exists():
         install_defaults(paths)
     key: str | None = None
     store: SecretStore | None = None
-    if entry.needs_key:
+    if entry.needs_key and args.keep_key:
+        key, why = _stored_key(paths, entry)
+        if key is None:
+            return _err(why)
+    elif entry.needs_key:
         store, problem = _persistent_store(paths)
         if store is None:
             return _err(problem or "no secret store")
@@ -327,21 +358,41 @@ def provider_test(paths: ConfigPaths, args: argparse.Namespace) -> int:
         return _err(f"{entry.name} is not added: run `ccproxy provider add {entry.name}` first")
     key: str | None = None
     if entry.needs_key:
-        store, problem = _persistent_store(paths)
-        if store is None:
-            return _err(problem or "no secret store")
-        try:
-            credential = store.get(entry.name)
-        except (CredentialError, SecretStoreUnavailable) as exc:
-            return _err(str(exc))
-        if credential is None:
-            return _err(
-                f"no {entry.title} key in {store.describe()}: run `ccproxy provider add {entry.name}`"
-            )
-        key = credential.access_token
+        key, problem = _stored_key(paths, entry)
+        if key is None:
+            return _err(problem)
     result = probe(entry, api_base, model, key)
     print(f"{entry.name}: {result.verdict}")
     return 0 if result.ok else 1
+
+
+# -- models -----------------------------------------------------------------------------------------------
+
+
+def provider_models(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    """What NAME serves: the provider's own list where it has one (model discovery), else the preset's;
+    each marked when config.yaml has it. The tray's pickers read `--json`."""
+    try:
+        entry = preset(args.name)
+    except KeyError as exc:
+        return _err(str(exc.args[0]))
+    api_base = (args.api_base or _added_api_base(paths, entry) or entry.api_base).rstrip("/")
+    key: str | None = None
+    if entry.needs_key and entry.discovery:
+        key, _ = _stored_key(paths, entry)  # no key: the lists that need one aren't asked
+    discovered = discover_models(entry, api_base, key) if entry.discovery and api_base else None
+    names = discovered if discovered is not None else entry.model_names()
+    added = set(configured_providers(paths).get(entry.name, []))
+    rows = [{"name": name, "added": f"{entry.name}/{name}" in added} for name in names]
+    if args.json:
+        source = "provider" if discovered is not None else "preset"
+        print(json.dumps({"provider": entry.name, "source": source, "models": rows}, indent=2))
+        return 0
+    where = f"{entry.title} serves" if discovered is not None else f"{entry.title} (the preset's list):"
+    print(f"{where} {len(rows)} models" if discovered is not None else where)
+    for row in rows:
+        print(f"  {row['name']}{'  (in config.yaml)' if row['added'] else ''}")
+    return 0
 
 
 # -- route ------------------------------------------------------------------------------------------------
@@ -363,12 +414,20 @@ def route(paths: ConfigPaths, args: argparse.Namespace) -> int:
 
 
 def provider(paths: ConfigPaths, args: argparse.Namespace) -> int:
-    handlers = {"list": provider_list, "add": provider_add, "remove": provider_remove, "test": provider_test}
+    handlers = {
+        "list": provider_list,
+        "add": provider_add,
+        "remove": provider_remove,
+        "test": provider_test,
+        "models": provider_models,
+    }
     return handlers[args.provider_command](paths, args)
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("provider", help="provider presets: list | add NAME | remove NAME | test NAME")
+    p = sub.add_parser(
+        "provider", help="provider presets: list | add NAME | remove NAME | models NAME | test NAME"
+    )
     actions = p.add_subparsers(dest="provider_command", metavar="ACTION", required=True)
     q = actions.add_parser("list", help="the presets, their models and prices, and which are added")
     q.add_argument("--json", action="store_true", help="machine-readable output")
@@ -378,11 +437,18 @@ def add_parser(sub: Any) -> None:
     q.add_argument(
         "--model", action="append", help="a model to add (repeatable); default: ask or the preset's"
     )
+    q.add_argument(
+        "--keep-key", action="store_true", help="use the key already in the keyring (add more models)"
+    )
     q = actions.add_parser(
         "remove", help="remove NAME's models from config.yaml and its key from the keyring"
     )
     q.add_argument("name")
     q.add_argument("--keep-key", action="store_true", help="leave the key in the keyring")
+    q = actions.add_parser("models", help="the models NAME serves (its own list where it has one)")
+    q.add_argument("name")
+    q.add_argument("--api-base", help="the URL to ask (default: config.yaml's, else the preset's)")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
     q = actions.add_parser("test", help="send NAME one tiny request and say what happened")
     q.add_argument("name")
     q.add_argument("--model", help="the model to ask (default: NAME's first model in config.yaml)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -250,6 +251,58 @@ def compact_window(settings: Settings) -> int | None:
     return None
 
 
+# How Claude Code 2.1.332 picks the moment to compact (read from its bundle): the window is
+# CLAUDE_CODE_AUTO_COMPACT_WINDOW (below 100,000 read as 100,000), at most the model's own; less the model's
+# output limit, at most 20,000; it compacts when the context passes that less 13,000 or, with
+# CLAUDE_AUTOCOMPACT_PCT_OVERRIDE=P (0 < P <= 100), P% of it, whichever is lower.
+CLAUDE_MIN_COMPACT_WINDOW = 100_000
+CLAUDE_OUTPUT_RESERVE = 20_000
+SMALL_WINDOW_SHARE = 0.75  # below 100,000 ccproxy has Claude Code compact at this share of the model's window
+CLAUDE_CODE_PROMPT_TOKENS = 16_000  # Claude Code's system prompt and tools, about (12,327 as the fake counts)
+CLAUDE_CODE_ROOM = 8_000  # room for a conversation's summary and one turn, beyond those
+
+
+def compaction_environment(window: int, env: Mapping[str, str]) -> dict[str, str]:
+    """What makes Claude Code compact before the `window`-token limit of the main conversation's model, for
+    the environment `env` (what the user set is theirs: nothing is returned if they set the window).
+
+    From 100,000 up, `CLAUDE_CODE_AUTO_COMPACT_WINDOW` is the window itself. Below, Claude Code would read it
+    as 100,000, so it is 100,000 and `CLAUDE_AUTOCOMPACT_PCT_OVERRIDE` brings the threshold down to three
+    quarters of the real window (the share of 100,000 less the output reserve: that of the user's
+    `CLAUDE_CODE_MAX_OUTPUT_TOKENS` if lower than 20,000)."""
+    if env.get("CLAUDE_CODE_AUTO_COMPACT_WINDOW", "").strip():
+        return {}
+    if window >= CLAUDE_MIN_COMPACT_WINDOW:
+        return {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": str(window)}
+    reserve = CLAUDE_OUTPUT_RESERVE
+    output = env.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "").strip()
+    if output.isdigit() and int(output) > 0:
+        reserve = min(reserve, int(output))
+    threshold = int(window * SMALL_WINDOW_SHARE)
+    percent = math.floor(threshold * 100 * 10_000 / (CLAUDE_MIN_COMPACT_WINDOW - reserve)) / 10_000
+    return {
+        "CLAUDE_CODE_AUTO_COMPACT_WINDOW": str(CLAUDE_MIN_COMPACT_WINDOW),
+        "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE": f"{max(percent, 0.0001):g}",
+    }
+
+
+def compaction_warning(window: int) -> str | None:
+    """What `ccproxy run` says when the main conversation's model has too small a window for Claude Code."""
+    if window <= CLAUDE_CODE_PROMPT_TOKENS:
+        return (
+            f"the model `default` is routed to has a {window:,}-token context window: too small for Claude Code, "
+            f"whose system prompt and tools alone take about {CLAUDE_CODE_PROMPT_TOKENS:,} tokens; its requests "
+            "will be refused or cut by the provider. Route `default` to a larger model (`ccproxy route default`)"
+        )
+    if window * SMALL_WINDOW_SHARE < CLAUDE_CODE_PROMPT_TOKENS + CLAUDE_CODE_ROOM:
+        return (
+            f"the model `default` is routed to has a {window:,}-token context window; Claude Code's system prompt "
+            f"and tools take about {CLAUDE_CODE_PROMPT_TOKENS:,} of them, so it will compact the conversation "
+            "after nearly every turn"
+        )
+    return None
+
+
 def child_environment(
     url: str,
     key: str,
@@ -264,11 +317,12 @@ def child_environment(
     Code keeps its own login, which the proxy passes through to Anthropic untouched. Either way Claude Code
     proves it may use the proxy with our `x-ccproxy-key` header, sent through `ANTHROPIC_CUSTOM_HEADERS`,
     with `x-ccproxy-project: <project>` (unless the shell integration already set one) for the ledger.
-    `context_window` (see `compact_window`) becomes `CLAUDE_CODE_AUTO_COMPACT_WINDOW`, the window Claude
-    Code compacts against, unless the user set it."""
+    `context_window` (see `compact_window`) becomes the variables that make Claude Code compact before it
+    (see `compaction_environment`); a variable the user set stays theirs."""
     env = dict(base)
     if context_window is not None:
-        env.setdefault("CLAUDE_CODE_AUTO_COMPACT_WINDOW", str(context_window))
+        for name, value in compaction_environment(context_window, base).items():
+            env.setdefault(name, value)
     env.pop("ANTHROPIC_AUTH_TOKEN", None)
     env.setdefault("ANTHROPIC_DEFAULT_HAIKU_MODEL", BACKGROUND_MODEL)
     env.setdefault("CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY", "1")  # /model lists the proxy's routes
@@ -322,6 +376,9 @@ def run(paths: ConfigPaths, args: argparse.Namespace) -> int:
     if executable is None:
         _err(f"command not found: {command[0]}")
         return 127
+    warning = compaction_warning(window) if window is not None else None
+    if warning:
+        _err(warning)
     login = claude_logged_in(Path.home(), os.environ)
     env = child_environment(
         state.url, key, dict(os.environ), login=login, project=project_of(Path.cwd()), context_window=window

@@ -1,7 +1,8 @@
 """`TrayApp`: the desktop app's state and actions, and the threads that keep them current.
 
 Threads: pystray's loop owns the main thread (`run`); the `tray-supervisor` thread keeps the proxy up; the
-`tray-ledger-poller` thread reads spend, budgets, events, config and toggles; the `tray-notifier` thread runs
+`tray-ledger-poller` thread reads spend, budgets, events, config and toggles; the `tray-model-discovery` thread
+asks added providers which models they list (for the pickers); the `tray-notifier` thread runs
 desktop-notifier's asyncio loop. Menu items and notification buttons call `dispatch`, which runs one action at a
 time and never blocks on the proxy: starting and stopping are requests to the supervisor.
 
@@ -36,12 +37,14 @@ from ..ledger.store import Ledger
 from ..pipeline.router import ModelChoice
 from .advice import Advice, AdviceButton, advice_for_proxy
 from .backend import NO_MENU_HINT, backend_text
+from .discovery import ModelDiscoverer
 from .icons import draw_icon
 from .menu import ALL_ACTIONS, Action, MenuEntry, build_menu, spend_lines, status_line
 from .notifier import Notifier
 from .poller import LedgerPoller
 from .state import AppState, ProxyStatus
 from .supervisor import ProxyPort, Supervisor, Transition
+from .terminal import NoTerminal, TerminalLauncher
 from .toggles import StatusLineToggle, Toggle
 
 __all__ = ["IconPort", "Opener", "TrayApp", "TrayServices", "tooltip"]
@@ -55,6 +58,12 @@ USAGE_REPORT_FILE = "usage-report.png"
 class Opener(Protocol):
     def open(self, path: Path) -> None:
         """Open with the desktop's default application; raises an exception with a message on failure."""
+        ...
+
+
+class Terminal(Protocol):
+    def run(self, command: list[str], title: str, typed: str, env: dict[str, str] | None = None) -> None:
+        """Show `command` running in a terminal window; raises `NoTerminal` saying to type `typed`."""
         ...
 
 
@@ -89,6 +98,7 @@ class TrayServices:
     shell: Toggle | None  # None: the user's shell is not supported
     autostart: Toggle | None  # None: no launch-at-login support here
     statusline: StatusLineToggle | None = None  # None: no Claude Code status line item
+    terminal: Terminal | None = None  # None: the desktop's terminal emulator (`terminal.py`)
 
 
 def tooltip(state: AppState) -> str:
@@ -105,6 +115,7 @@ class TrayApp:
         now: Callable[[], datetime] = local_now,
         supervisor_options: dict[str, Any] | None = None,
         poll_interval: float = 2.0,
+        discovery_interval: float = 600.0,
     ) -> None:
         self.paths = paths
         self.services = services
@@ -130,6 +141,10 @@ class TrayApp:
             clock=clock,
             interval=poll_interval,
         )
+        self.discoverer = ModelDiscoverer(
+            self._list_models, lambda offered: self.update(offered=offered), interval=discovery_interval
+        )
+        self._terminal: Terminal = services.terminal or TerminalLauncher()
         self._action_lock = threading.Lock()
         self._icon: IconPort | None = None
         self._icon_lock = threading.Lock()
@@ -154,6 +169,8 @@ class TrayApp:
                 return
             self._state = new
             self._entries = build_menu(new, self.actions)
+        if "providers" in changes:
+            self.discoverer.want(new.providers)
         self._show()
 
     def _show(self) -> None:
@@ -202,6 +219,9 @@ class TrayApp:
             Action.SWITCH_MODEL: lambda: self.switch_model(argument),
             Action.ROUTE: lambda: self.route_rule(argument or ""),
             Action.TEST_PROVIDER: lambda: self.test_provider(argument or ""),
+            Action.ADD_PROVIDER: lambda: self.add_provider(argument or ""),
+            Action.REMOVE_PROVIDER: lambda: self.ask_remove_provider(argument or ""),
+            Action.REMOVE_PROVIDER_NOW: lambda: self.remove_provider(argument or ""),
             Action.START: self.supervisor.request_start,
             Action.STOP: self.supervisor.request_stop,
             Action.RESTART: self.supervisor.request_restart,
@@ -223,7 +243,11 @@ class TrayApp:
                 self.advise(Advice("action-error", f"{action.value}: failed", str(exc) or type(exc).__name__))
 
     def switch_model(self, model: str | None) -> None:
-        """The quick model switch (same file as `ccproxy model use NAME` / `auto`): from the next request on."""
+        """The quick model switch (same file as `ccproxy model use NAME` / `auto`): from the next request on.
+        A model a provider offers that config.yaml doesn't have yet is added first."""
+        if model and self._offered_by(model) is not None:
+            self._in_thread(self._add_then, model, lambda: self.switch_model(model))
+            return
         choice = ModelChoice(model) if model else None
         self._override.write(choice)
         self.update(model_choice=choice)
@@ -236,6 +260,9 @@ class TrayApp:
         from .menu import ROUTE_SEPARATOR
 
         rule, _, model = argument.partition(ROUTE_SEPARATOR)
+        if self._offered_by(model) is not None:
+            self._in_thread(self._add_then, model, lambda: self.route_rule(argument))
+            return
         try:
             result = edit_config(self.paths, "config.yaml", set_route(rule, model))
         except (ConfigEditError, ConfigInvalid) as exc:  # said; a success shows as the menu's check mark
@@ -261,6 +288,111 @@ class TrayApp:
         verdict = said[-1].removeprefix(f"{name}: ").removeprefix("ccproxy: ")
         title = f"{name}: ok" if done.returncode == 0 else f"{name}: failed"
         self.advise(Advice("provider-test", title, verdict))
+
+    # -- providers: add, remove, the models they offer --------------------------------------------------------
+
+    def add_provider(self, name: str) -> None:
+        """`ccproxy provider add NAME`. A provider that needs a key gets a terminal window with the command's
+        hidden prompt (a key is never typed into the tray or shown in a notification); the others are added
+        at once, in a thread, and a notification says what was added."""
+        from ..providers.presets import preset
+
+        entry = preset(name)
+        if entry.needs_key:
+            typed = f"ccproxy provider add {name}"
+            try:
+                self._terminal.run(
+                    self._ccproxy_command("provider", "add", name),
+                    f"Adding {entry.title} to ccproxy: paste its key at the prompt ({entry.key_url or 'your account'})",
+                    typed,
+                    self._child_env(),
+                )
+            except NoTerminal as exc:
+                self.advise(Advice("provider-add", f"Add {entry.title} in a terminal", str(exc)))
+            return
+        self._in_thread(self._add_keyless, name)
+
+    def _add_keyless(self, name: str) -> None:
+        done = self._ccproxy("provider", "add", name, timeout=60)
+        if done.returncode != 0:
+            self.advise(Advice("provider-add", f"{name} was not added", _last_line(done)))
+            return
+        self.poller.poll()
+        models = [m for m in self.state.models if m.startswith(f"{name}/")]
+        self.advise(Advice("provider-add", f"{name} added", f"config.yaml now has {', '.join(models)}."))
+
+    def ask_remove_provider(self, name: str) -> None:
+        """Removing takes the provider's models out of config.yaml and its key out of the keyring: the
+        notification asks first, its button does it."""
+        from ..providers.presets import preset
+
+        models = [m for m in self.state.models if m.startswith(f"{name}/")]
+        what = f"{', '.join(models)} leave" if models else "its models leave"
+        key = " and its key leaves the keyring" if preset(name).needs_key else ""
+        self.advise(
+            Advice(
+                "provider-remove",
+                f"Remove {name}?",
+                f"{what} config.yaml (a backup is kept){key}.",
+                (AdviceButton("Remove", Action.REMOVE_PROVIDER_NOW, name),),
+            )
+        )
+
+    def remove_provider(self, name: str) -> None:
+        self._in_thread(self._remove_provider, name)
+
+    def _remove_provider(self, name: str) -> None:
+        done = self._ccproxy("provider", "remove", name, timeout=60)
+        if done.returncode == 0:
+            self.advise(Advice("provider-remove", f"{name} removed", _last_line(done)))
+        else:
+            self.advise(Advice("provider-remove", f"{name} was not removed", _last_line(done)))
+
+    def _offered_by(self, model: str) -> str | None:
+        """The provider offering `model` (`NAME/MODEL`) when config.yaml doesn't have it yet, else None."""
+        if model in self.state.models:
+            return None
+        provider, _, name = model.partition("/")
+        offered = dict(self.state.offered).get(provider, ())
+        return provider if name in offered else None
+
+    def _add_then(self, model: str, then: Callable[[], None]) -> None:
+        """Add `model` a provider offers (`ccproxy provider add NAME --model M --keep-key`), then `then`."""
+        provider, _, name = model.partition("/")
+        done = self._ccproxy("provider", "add", provider, "--model", name, "--keep-key", timeout=60)
+        if done.returncode != 0:
+            self.advise(Advice("provider-add", f"{model} was not added", _last_line(done)))
+            return
+        self.poller.poll()  # the menu learns the new model_name
+        self.discoverer.refresh()
+        if model not in self.state.models:
+            self.update(models=(*self.state.models, model))
+        offered = tuple(
+            (p, tuple(n for n in names if f"{p}/{n}" != model)) for p, names in self.state.offered
+        )
+        self.update(offered=tuple((p, names) for p, names in offered if names))
+        then()
+
+    def _list_models(self, name: str) -> str | None:
+        try:
+            done = self._ccproxy("provider", "models", name, "--json", timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.info("`ccproxy provider models %s` failed: %s", name, exc)
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    def _in_thread(self, target: Callable[..., None], *args: Any) -> None:
+        """Run `target` in a thread of its own (a child process must not block the toolkit's loop); a
+        failure becomes a notification."""
+
+        def run() -> None:
+            try:
+                target(*args)
+            except Exception as exc:
+                log.exception("tray action failed")
+                self.advise(Advice("action-error", "ccproxy: failed", str(exc) or type(exc).__name__))
+
+        threading.Thread(target=run, name="tray-action", daemon=True).start()
 
     def toggle_shell_integration(self) -> None:
         self._toggle(self.services.shell, "shell_integration")
@@ -345,20 +477,30 @@ class TrayApp:
             )
         self.dispatch(Action.USAGE_REPORT)
 
-    def _ccproxy(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        """`ccproxy --config-dir DIR ARGS...` as a child (the tray stays free of the CLI's imports), in the
-        environment a desktop launch gives, its output captured. Raises OSError or TimeoutExpired."""
-        from .opener import _TRAY_ONLY_ENV
-
-        command = [
+    def _ccproxy_command(self, *args: str) -> list[str]:
+        return [
             *module_command("ccproxy_desktop.cli.main"),
             "--config-dir",
             str(self.paths.config_dir),
             *args,
         ]
-        env = {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
+
+    @staticmethod
+    def _child_env() -> dict[str, str]:
+        from .opener import _TRAY_ONLY_ENV
+
+        return {k: v for k, v in os.environ.items() if k not in _TRAY_ONLY_ENV}
+
+    def _ccproxy(self, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        """`ccproxy --config-dir DIR ARGS...` as a child (the tray stays free of the CLI's imports), in the
+        environment a desktop launch gives, its output captured. Raises OSError or TimeoutExpired."""
         return subprocess.run(
-            command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+            self._ccproxy_command(*args),
+            env=self._child_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def clear_response_cache(self) -> None:
@@ -389,6 +531,7 @@ class TrayApp:
 
         def setup() -> None:
             self.poller.start()
+            self.discoverer.start()
             self.supervisor.start()
 
         try:
@@ -408,6 +551,7 @@ class TrayApp:
         (then stopped): leaving it would leave a proxy nobody owns."""
         self._quit.set()
         self.poller.stop()
+        self.discoverer.stop()
         if self.supervisor.status.phase == "starting":
             log.info("waiting for the proxy start in progress to end, to stop it")
         self.supervisor.shutdown(timeout)
@@ -506,3 +650,9 @@ class PystrayIcon:
 
         for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             GLib.unix_signal_add(GLib.PRIORITY_HIGH, number, handler)
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    """What a `ccproxy` child said last (its error, or its last line of output), without the `ccproxy: `."""
+    said = (done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}").splitlines()
+    return said[-1].removeprefix("ccproxy: ")

@@ -8,9 +8,9 @@ Layout (informational lines are disabled items, so the first item a keyboard rea
     5-hour window: 62%, resets 14:00      (a Claude subscription's limits, once a response reported them)
     7-day window: 20%, resets Mon 09:00
     ───
-    Model: Auto (rules)  ▸  (•) Auto (rules)  ( ) default  ( ) background ...
-    Route to  ▸  background: its own model  ▸  ( ) default  ( ) deepseek/deepseek-chat ...  (`ccproxy route`)
-    Providers  ▸  Test deepseek ...  Add: ccproxy provider add NAME   (`ccproxy provider`)
+    Model: Auto (rules)  ▸  (•) Auto (rules)  ( ) default  ( ) background ...  More from ollama ▸ ...
+    Route to  ▸  background: its own model  ▸  ( ) default  ( ) deepseek/deepseek-chat ...  More from ollama ▸
+    Providers  ▸  deepseek ▸ Test / Remove…   Add ▸ OpenRouter… / Ollama ...   (`ccproxy provider`)
     Spend by project  ▸  api: $12.40  web: $3.10 ...   (this month; when requests carry a project)
     ───
     Start proxy / Stop proxy / Restart proxy
@@ -30,9 +30,11 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from ..ledger.budgets import BudgetStatus
+from ..providers.presets import PRESETS
 from ..proxy.subscription import window_label
 from .state import AppState, LimitWindow, ProxyStatus, Subscription
 
@@ -56,8 +58,13 @@ MAX_REASON_CHARS = 70
 class Action(StrEnum):
     """What a menu item (or a notification button) asks the app to do."""
 
-    SWITCH_MODEL = "switch-model"  # argument: a model_name, or None for automatic routing
+    SWITCH_MODEL = "switch-model"  # argument: a model_name (one a provider offers is added first), or None
     TEST_PROVIDER = "test-provider"  # argument: a provider name: `ccproxy provider test NAME`
+    ADD_PROVIDER = (
+        "add-provider"  # argument: a preset name: `ccproxy provider add NAME` (a key: in a terminal)
+    )
+    REMOVE_PROVIDER = "remove-provider"  # argument: a provider name: asks first (a notification's button)
+    REMOVE_PROVIDER_NOW = "remove-provider-now"  # argument: a provider name: `ccproxy provider remove NAME`
     ROUTE = "route"  # argument: "RULE\tMODEL": `ccproxy route RULE MODEL` (config.yaml edited in place)
     START = "start"
     STOP = "stop"
@@ -207,6 +214,7 @@ def _model_menu(state: AppState) -> MenuEntry:
         )
         for name in state.models
     ]
+    items += _offered_menus(state, lambda model: (Action.SWITCH_MODEL, model))
     if choice is not None and choice.model not in state.models:
         # The switch names a model config.yaml no longer has: the proxy ignores it, the menu says so.
         items.append(
@@ -224,23 +232,63 @@ def _route_menu(state: AppState) -> MenuEntry | None:
         return None
     rules = []
     for rule, target in state.routes:
-        options = tuple(
-            MenuEntry(
-                name, Action.ROUTE, f"{rule}{ROUTE_SEPARATOR}{name}", checked=name == target, radio=True
-            )
+        prefix = f"{rule}{ROUTE_SEPARATOR}"
+        options = [
+            MenuEntry(name, Action.ROUTE, prefix + name, checked=name == target, radio=True)
             for name in state.models
             if name != rule
-        )
+        ]
         if options:
-            rules.append(MenuEntry(f"{rule}: {target or 'its own model'}", submenu=options))
+            options += _offered_menus(state, partial(_route_choice, prefix))
+            rules.append(MenuEntry(f"{rule}: {target or 'its own model'}", submenu=tuple(options)))
     return MenuEntry("Route to", submenu=tuple(rules)) if rules else None
 
 
+MAX_OFFERED = 25
+"""Models of one provider a picker lists (OpenRouter lists hundreds): the rest are `ccproxy provider models`'."""
+
+
+def _offered_menus(state: AppState, choose: Callable[[str], tuple[Action, str]]) -> list[MenuEntry]:
+    """ "More from NAME" ▸ the models provider NAME lists that config.yaml doesn't have yet (model discovery);
+    choosing one adds it (`ccproxy provider add NAME --model M`) and then does what `choose` says."""
+    menus = []
+    for provider, names in state.offered:
+        items = [MenuEntry(name, *choose(f"{provider}/{name}")) for name in names[:MAX_OFFERED]]
+        if len(names) > MAX_OFFERED:
+            hint = f"{len(names) - MAX_OFFERED} more: ccproxy provider models {provider}"
+            items.append(MenuEntry(hint, enabled=False))
+        if items:
+            menus.append(MenuEntry(f"More from {provider}", submenu=tuple(items)))
+    if menus:
+        menus.insert(0, SEPARATOR)
+    return menus
+
+
+def _route_choice(prefix: str, model: str) -> tuple[Action, str]:
+    return Action.ROUTE, prefix + model
+
+
 def _provider_menu(state: AppState) -> MenuEntry:
-    """ "Providers" ▸ a Test item per added provider (`ccproxy provider test`), and how to add one: a key is
-    typed in a terminal, never in the tray."""
-    items = [MenuEntry(f"Test {name}", Action.TEST_PROVIDER, name) for name in state.providers]
-    items.append(MenuEntry("Add: ccproxy provider add NAME", enabled=False))
+    """ "Providers" ▸ each added provider (Test: `ccproxy provider test`; Remove…: asks, then `provider
+    remove`), and "Add" ▸ the presets not added yet. A preset that needs a key ends in "…": its key is typed
+    in a terminal window (`provider add`'s hidden prompt), never in the tray."""
+    items = [
+        MenuEntry(
+            name,
+            submenu=(
+                MenuEntry("Test", Action.TEST_PROVIDER, name),
+                MenuEntry("Remove…", Action.REMOVE_PROVIDER, name),
+            ),
+        )
+        for name in state.providers
+    ]
+    addable = tuple(
+        MenuEntry(f"{p.title}…" if p.needs_key else p.title, Action.ADD_PROVIDER, p.name)
+        for p in PRESETS
+        if p.name not in state.providers
+    )
+    if addable:
+        items.append(MenuEntry("Add", submenu=addable))
     return MenuEntry("Providers", submenu=tuple(items))
 
 

@@ -115,6 +115,7 @@ class LedgerPoller:
         self._subscription_watch = SubscriptionWatch()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._poll_lock = threading.Lock()  # the thread and an action's immediate poll take turns
 
     @property
     def settings(self) -> Settings | None:
@@ -149,13 +150,14 @@ class LedgerPoller:
 
     def poll(self) -> None:
         """One round: config, switch and toggles, then the ledger if it changed."""
-        changes: dict[str, Any] = {}
-        self._reload_config(changes)
-        changes["model_choice"] = self._override.read()
-        changes.update(self._toggles())
-        self._read_ledger(changes)
-        self._watch_subscription(changes)
-        self._on_update(**changes)
+        with self._poll_lock:
+            changes: dict[str, Any] = {}
+            self._reload_config(changes)
+            changes["model_choice"] = self._override.read()
+            changes.update(self._toggles())
+            self._read_ledger(changes)
+            self._watch_subscription(changes)
+            self._on_update(**changes)
 
     def _read_subscription(self) -> Subscription | None:
         report = latest_report(self._paths.subscription_file)

@@ -120,6 +120,8 @@ class AppState:
     # (rule, the model_name it is routed to; None: its own entry)
     routes: tuple[tuple[str, str | None], ...] = ()
     providers: tuple[str, ...] = ()  # providers `ccproxy provider add` put in config.yaml
+    # (provider, the models it lists that config.yaml doesn't have yet): model discovery, for the pickers
+    offered: tuple[tuple[str, tuple[str, ...]], ...] = ()
     claude_statusline: bool = False  # ccproxy's status line is in Claude Code's settings.json
 
     @property

@@ -1,7 +1,8 @@
 """What a request costs: per-token prices, where they come from, and provider usage read without double counting.
 
-Prices come from the `pricing:` section of ccproxy.yaml (USD per million tokens) or from LiteLLM's bundled price
-map (`litellm.model_cost`, USD per token), which the proxy adapter passes in: this module imports nothing from
+Prices come from the `pricing:` section of ccproxy.yaml (USD per million tokens), from config.yaml's own entries
+(LiteLLM's `input_cost_per_token`... fields, or `FREE` for a local server) or from LiteLLM's bundled price map
+(`litellm.model_cost`, USD per token), which the proxy adapter passes in: this module imports nothing from
 LiteLLM. A model without a known price gets `None`, never a silent $0.
 
 Token accounting follows Anthropic's terms (see `TokenUsage`): `input` excludes cache reads and cache writes, and
@@ -21,7 +22,7 @@ writes counted twice, 1-hour writes priced as 5-minute writes); the tests pin th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ccproxy_desktop.config.schema import PriceSpec
@@ -31,6 +32,7 @@ __all__ = [
     "CACHE_READ_MULTIPLIER",
     "CACHE_WRITE_1H_MULTIPLIER",
     "CACHE_WRITE_5M_MULTIPLIER",
+    "FREE",
     "Price",
     "PriceBook",
     "anthropic_usage",
@@ -71,6 +73,10 @@ class Price:
     cache_read: float
     cache_write_5m: float
     cache_write_1h: float
+
+
+FREE = Price(0.0, 0.0, 0.0, 0.0, 0.0)
+"""A local server's price (Ollama, LM Studio): exactly $0, not an unknown price."""
 
 
 def price_from_spec(spec: PriceSpec) -> Price:
@@ -156,18 +162,36 @@ def price_from_litellm_map(model_cost: Mapping[str, Mapping[str, object]], model
 
 
 class PriceBook:
-    """Prices by model: a `pricing:` override for the routed model_name or the provider model wins, else
+    """Prices by model, first found wins: a `pricing:` override for the routed model_name or the provider
+    model; the routed model_name's own price in config.yaml (`configured`: its `input_cost_per_token`...,
+    or $0 for a local server); `lookup` of the routed model_name's `price_keys` (the price map's names for a
+    `provider add` model, e.g. `moonshot/kimi-k2.5` for one the provider serves as `anthropic/kimi-k2.5`);
     `lookup` of the provider model (in the proxy: LiteLLM's price map)."""
 
-    def __init__(self, overrides: Mapping[str, PriceSpec], lookup: Callable[[str], Price | None]) -> None:
+    def __init__(
+        self,
+        overrides: Mapping[str, PriceSpec],
+        lookup: Callable[[str], Price | None],
+        configured: Mapping[str, Price] | None = None,
+        price_keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self._overrides = {name: price_from_spec(spec) for name, spec in overrides.items()}
         self._lookup = lookup
+        self._configured = dict(configured or {})
+        self._price_keys = {name: tuple(keys) for name, keys in (price_keys or {}).items()}
 
     def price_for(self, routed_model: str, provider_model: str) -> Price | None:
         """The price of a request routed to `routed_model` (a model_name of config.yaml) and sent upstream as
         `provider_model` (e.g. `anthropic/claude-opus-4-8`); None when nobody knows it."""
         for name in (routed_model, provider_model, provider_model.rsplit("/", 1)[-1]):
             price = self._overrides.get(name)
+            if price is not None:
+                return price
+        price = self._configured.get(routed_model)
+        if price is not None:
+            return price
+        for key in self._price_keys.get(routed_model, ()):
+            price = self._lookup(key)
             if price is not None:
                 return price
         return self._lookup(provider_model)

@@ -15,6 +15,7 @@ from typing import Literal
 
 __all__ = [
     "PRESETS",
+    "AuthHeader",
     "CredentialKind",
     "Preset",
     "PresetModel",
@@ -28,6 +29,12 @@ WireFormat = Literal["anthropic", "openai", "gemini", "ollama", "bedrock", "vert
 CredentialKind = Literal["api_key", "none", "aws", "gcp"]
 """`api_key`: a key kept in the OS keyring; `none`: a local server; `aws`/`gcp`: the cloud SDK's own
 credentials (environment, profile, application-default login), which ccproxy never stores."""
+
+AuthHeader = Literal["x-api-key", "bearer"]
+"""How the native path sends a provider's key: `x-api-key: KEY` (Anthropic's own way), or
+`Authorization: Bearer KEY` (what Claude Code sends for ANTHROPIC_AUTH_TOKEN, the variable Moonshot's, Zhipu's
+and OpenRouter's Claude Code guides set). Written by `provider add` as config.yaml's
+`model_info.ccproxy_auth_header` when it is `bearer`."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class Preset:
     discovery: Literal["openai", "ollama", "openrouter"] | None = None
     key_url: str = ""
     notes: str = ""
+    auth_header: AuthHeader = "x-api-key"
+    price_prefix: str = ""  # the provider's prefix in LiteLLM's price map, for models the preset doesn't list
 
     @property
     def native(self) -> bool:
@@ -117,6 +126,7 @@ PRESETS: tuple[Preset, ...] = (
         discovery="openrouter",
         key_url="https://openrouter.ai/settings/keys",
         notes="OpenRouter's Anthropic-compatible endpoint (its documented Claude Code setup).",
+        auth_header="bearer",
     ),
     Preset(
         "deepseek",
@@ -133,6 +143,7 @@ PRESETS: tuple[Preset, ...] = (
         ),
         key_url="https://platform.deepseek.com/api_keys",
         notes="DeepSeek's Anthropic API: images and documents are not supported; thinking budgets ignored.",
+        price_prefix="deepseek",
     ),
     Preset(
         "moonshot",
@@ -148,6 +159,8 @@ PRESETS: tuple[Preset, ...] = (
         ),
         key_url="https://platform.moonshot.ai/console/api-keys",
         notes="Moonshot's Anthropic-compatible endpoint (api.moonshot.cn/anthropic in mainland China).",
+        auth_header="bearer",
+        price_prefix="moonshot",
     ),
     Preset(
         "zhipu",
@@ -164,6 +177,8 @@ PRESETS: tuple[Preset, ...] = (
         ),
         key_url="https://open.bigmodel.cn/usercenter/apikeys",
         notes="Zhipu's Anthropic-compatible endpoint; Z.ai users: --api-base https://api.z.ai/api/anthropic.",
+        auth_header="bearer",
+        price_prefix="zai",
     ),
     Preset(
         "openai",

@@ -53,7 +53,9 @@ def _request(preset: Preset, api_base: str, model: str, key: str | None) -> tupl
     prompt = [{"role": "user", "content": "Say ok."}]
     if preset.wire_format == "anthropic":
         headers = {"anthropic-version": "2023-06-01", "content-type": "application/json"}
-        if key:
+        if key and preset.auth_header == "bearer":
+            headers["authorization"] = f"Bearer {key}"  # as the proxy sends it (Moonshot, Zhipu, OpenRouter)
+        elif key:
             headers["x-api-key"] = key
         url = f"{base.removesuffix('/v1')}/v1/messages"
         return url, headers, {"model": model, "max_tokens": 1, "messages": prompt}
@@ -72,6 +74,9 @@ def _probe_litellm(preset: Preset, api_base: str, model: str, key: str | None) -
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm  # the cloud formats: LiteLLM knows their auth (AWS SigV4, Google ADC)
 
+    # Not its "Provider List: https://docs.litellm.ai/..." lines on stdout (printed when it looks up a model
+    # name without its provider prefix, as it does for a Vertex Gemini answer): the verdict is the only output.
+    litellm.suppress_debug_info = True
     kwargs: dict[str, Any] = {"max_tokens": 1, "timeout": PROBE_TIMEOUT_S}
     if api_base and api_base != preset.api_base:
         kwargs["api_base"] = api_base

@@ -24,15 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from ..config.loader import Settings
+from ..config.schema import ModelEntry
 from ..ledger.budgets import AlertDue, BudgetStatus, BudgetTracker, period_window
-from ..ledger.pricing import PriceBook, cost, price_from_litellm_map
+from ..ledger.pricing import FREE, Price, PriceBook, cost, price_from_litellm_map
 from ..ledger.queries import UsageRow
 from ..ledger.records import RequestRecord, TokenUsage
 from ..ledger.store import Ledger
 from ..pipeline.pipeline import resolve_import
+from ..providers.presets import Preset, preset
 from ..users.limits import UserUsage, counted_tokens
 
-__all__ = ["Accounting", "litellm_price_lookup", "load_callbacks"]
+__all__ = ["Accounting", "config_prices", "litellm_price_lookup", "load_callbacks", "price_book"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,85 @@ def bundled_price_map() -> dict[str, Any]:
 def litellm_price_lookup(model: str) -> Any:
     """The price of `model` in LiteLLM's bundled price map (the file LITELLM_LOCAL_MODEL_COST_MAP loads)."""
     return price_from_litellm_map(bundled_price_map(), model)
+
+
+COST_FIELDS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "cache_creation_input_token_cost_above_1hr",
+)
+"""LiteLLM's custom-pricing fields (USD per token), read from an entry's model_info or litellm_params."""
+LOCAL_PREFIXES = ("ollama", "ollama_chat", "lm_studio")
+"""`litellm_params.model` prefixes of local servers: their requests cost $0."""
+
+
+def _preset_of(entry: ModelEntry) -> Preset | None:
+    name = entry.model_info.get("ccproxy_provider")  # written by `ccproxy provider add`
+    if not isinstance(name, str):
+        return None
+    try:
+        return preset(name)
+    except KeyError:
+        return None
+
+
+def _own_price(entry: ModelEntry, found: Preset | None) -> Price | None:
+    """The entry's price in config.yaml (LiteLLM's `input_cost_per_token`... in model_info, else in
+    litellm_params), or $0 for a local server; None: config.yaml doesn't say."""
+    own = {k: v for k, v in entry.litellm_params.items() if k in COST_FIELDS}
+    own.update({k: v for k, v in entry.model_info.items() if k in COST_FIELDS})
+    model = entry.target or entry.model_name
+    price = price_from_litellm_map({model: own}, model) if own else None
+    if price is not None:
+        return price
+    local = found.credential == "none" if found is not None else model.split("/", 1)[0] in LOCAL_PREFIXES
+    return FREE if local else None
+
+
+def _price_keys(entry: ModelEntry, found: Preset | None) -> tuple[str, ...]:
+    """Names of a `provider add` model in LiteLLM's price map: the preset's `cost_key` for it, else
+    `<price_prefix>/<model>` (Moonshot's `kimi-k2.5` is `moonshot/kimi-k2.5` there)."""
+    if found is None:
+        return ()
+    model = entry.target.removeprefix(f"{found.litellm_prefix}/")
+    listed = found.model(model).cost_key
+    keys = [listed] if listed else []
+    if found.price_prefix and f"{found.price_prefix}/{model}" not in keys:
+        keys.append(f"{found.price_prefix}/{model}")
+    return tuple(keys)
+
+
+def config_prices(settings: Settings) -> tuple[dict[str, Price], dict[str, tuple[str, ...]]]:
+    """What config.yaml says of each model_name's price: its own price (`_own_price`) and its names in the
+    price map (`_price_keys`). An alias (`ccproxy route`) gets what its target gets."""
+    configured: dict[str, Price] = {}
+    keys: dict[str, tuple[str, ...]] = {}
+    entries = settings.litellm.model_list
+    names = {entry.model_name for entry in entries}
+    aliases = [e for e in entries if e.is_alias and e.target in names and e.target != e.model_name]
+    for entry in entries:
+        if "*" in entry.model_name or entry.model_name in configured or entry in aliases:
+            continue  # a group of deployments is priced by its first one
+        found = _preset_of(entry)
+        price = _own_price(entry, found)
+        if price is not None:
+            configured[entry.model_name] = price
+        elif _price_keys(entry, found):
+            keys.setdefault(entry.model_name, _price_keys(entry, found))
+    for entry in aliases:
+        if entry.target in configured:
+            configured.setdefault(entry.model_name, configured[entry.target])
+        elif entry.target in keys:
+            keys.setdefault(entry.model_name, keys[entry.target])
+    return configured, keys
+
+
+def price_book(settings: Settings) -> PriceBook:
+    """The proxy's prices: ccproxy.yaml's `pricing:`, config.yaml's own, then LiteLLM's bundled price map."""
+    configured, keys = config_prices(settings)
+    return PriceBook(settings.ccproxy.pricing, litellm_price_lookup, configured, keys)
 
 
 def load_callbacks(paths: Sequence[str]) -> list[AlertCallback]:

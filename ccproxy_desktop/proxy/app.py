@@ -34,7 +34,7 @@ from ..pipeline.context import Reject, RequestContext
 from ..pipeline.pipeline import Pipeline, build_pipeline
 from ..pipeline.router import CatalogUnavailable
 from ..pipeline.tokens import TokenCounter
-from .accounting import Accounting, AlertCallback, litellm_price_lookup, load_callbacks
+from .accounting import Accounting, AlertCallback, load_callbacks, price_book
 from .deployments import Deployments
 from .effective import effective_litellm_config, write_effective_config
 from .keys import proxy_keys
@@ -192,7 +192,7 @@ class ProxyApp:
         )
         self.used_tokens: OrderedDict[str, tuple[str, str]] = OrderedDict()
         callbacks = load_callbacks(settings.ccproxy.alert_callbacks)
-        prices = PriceBook(settings.ccproxy.pricing, litellm_price_lookup)
+        prices = price_book(settings)
         self.accounting = Accounting(settings, prices, local_now, callbacks)
         self.current = self._generation(settings, prices, callbacks)
         self.records = BoundedStore()
@@ -397,7 +397,7 @@ class ProxyApp:
         try:
             settings = load_settings(self.paths)
             callbacks = load_callbacks(settings.ccproxy.alert_callbacks)
-            prices = PriceBook(settings.ccproxy.pricing, litellm_price_lookup)
+            prices = price_book(settings)
             generation = self._generation(settings, prices, callbacks)
         except ConfigInvalid as exc:
             self._refused(exc.issues)

@@ -21,6 +21,7 @@ from ..config.schema import ModelEntry
 
 __all__ = [
     "ANTHROPIC_API_BASE",
+    "AUTH_HEADER_FIELD",
     "KEYRING_PREFIX",
     "Deployment",
     "Deployments",
@@ -30,6 +31,17 @@ __all__ = [
 
 ANTHROPIC_API_BASE = "https://api.anthropic.com"
 DEFAULT_TIMEOUT_S = 600.0
+
+
+AUTH_HEADER_FIELD = "ccproxy_auth_header"
+"""model_info key: how the native path sends the deployment's own key, `x-api-key` (the default) or `bearer`
+(`Authorization: Bearer KEY`, as Moonshot's, Zhipu's and OpenRouter's Anthropic endpoints document it)."""
+
+
+def auth_header_of(entry: ModelEntry) -> str:
+    """`bearer` or `x-api-key`: the entry's `model_info.ccproxy_auth_header` (anything else: `x-api-key`)."""
+    value = entry.model_info.get(AUTH_HEADER_FIELD)
+    return "bearer" if isinstance(value, str) and value.strip().lower() == "bearer" else "x-api-key"
 
 
 KEYRING_PREFIX = "keyring/"
@@ -86,6 +98,7 @@ class Deployment:
     timeout: float = DEFAULT_TIMEOUT_S
     takes_client_credentials: bool = False  # Anthropic's own API: a client's own Claude login may go there
     keyring_credential: str | None = None  # `api_key: keyring/NAME`: the stored key NAME authenticates
+    auth_header: str = "x-api-key"  # how the native path sends `api_key`: `x-api-key` or `bearer`
 
     @property
     def ledger_model(self) -> str:
@@ -185,4 +198,5 @@ class Deployments:
             timeout=float(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else self._timeout,
             takes_client_credentials=native and host in self._credential_hosts,
             keyring_credential=keyring_reference(params.get("api_key")),
+            auth_header=auth_header_of(entry),
         )

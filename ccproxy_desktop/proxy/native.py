@@ -128,9 +128,11 @@ def upstream_headers(
 
     Credentials, in order: one a hook decided (`forward_oauth`, `forward_apikey`); else, for a deployment on
     Anthropic's own API (`takes_client_credentials`), the client's own credential (a Claude Code login's
-    `Authorization: Bearer`, or its own API key) passed through untouched; else the deployment's key. A
-    client credential that is one of the proxy's keys never leaves, and a client's own credential never goes
-    to any other provider."""
+    `Authorization: Bearer`, or its own API key) passed through untouched; else the deployment's key. A key
+    the proxy puts in goes as `x-api-key`, or as `Authorization: Bearer` for a deployment whose
+    `auth_header` is `bearer` (config.yaml's `model_info.ccproxy_auth_header`). A client credential that is
+    one of the proxy's keys never leaves, and a client's own credential never goes to any other provider:
+    the client's `x-api-key` and `Authorization` are dropped whenever they are not passed through."""
     decided: Mapping[str, str] = ctx.upstream_headers
     overrides = {k.lower().encode("latin-1"): v for k, v in {**deployment.extra_headers, **decided}.items()}
     client = list(client)
@@ -168,7 +170,10 @@ def upstream_headers(
             else None
         )
     elif injected is not None:
-        out.append((b"x-api-key", injected.encode("latin-1")))
+        if deployment.auth_header != "bearer":
+            out.append((b"x-api-key", injected.encode("latin-1")))
+        elif b"authorization" not in overrides:  # else `extra_headers` set it, and it went in above
+            out.append((b"authorization", f"Bearer {injected}".encode("latin-1")))
         credential = injected
     return out, credential
 

@@ -43,6 +43,7 @@ from .native import NativeForwarder, Upstream, UpstreamError, UpstreamTimeout, r
 from .retry import Attempt, RetryPolicy, Step, parse_retry_after
 from .sse_check import MalformedStream
 from .stream_watch import JsonWatch, StreamWatch
+from .translated import caches_by_cached_contents, without_cache_control
 from .usage import usage_from_litellm
 
 __all__ = ["REQUEST_ID_HEADER", "ProxyService"]
@@ -430,6 +431,17 @@ class ProxyService:
             exchange.credential = (provider, credential)
         self.app.subscription.observe(ctx, response.raw_headers)  # subscription limits (issue 12)
         try:
+            if _count_tokens_missing(ctx, deployment, response.status):
+                with contextlib.suppress(UpstreamError):
+                    await response.read(MAX_ERROR_BODY)  # so the connection goes back to the pool
+                log.info(
+                    "%s has no count_tokens (HTTP %s): answering %s with the local count",
+                    deployment.api_base,
+                    response.status,
+                    exchange.request_id,
+                )
+                await self._estimate_tokens(exchange, ctx, send)
+                return None
             if response.status >= 400:
                 return await self._provider_error(exchange, response)
             content_type = response.header("content-type") or ""
@@ -572,6 +584,11 @@ class ProxyService:
         data = dict(exchange.body.data)
         if call_type == "anthropic_messages" and ctx.system is not None:
             data["system"] = ctx.system
+        deployment = exchange.deployment
+        if deployment is not None and caches_by_cached_contents(
+            deployment.provider, deployment.provider_model
+        ):
+            data = without_cache_control(data)  # Gemini caches implicitly; see `without_cache_control`
         extra: dict[str, Any] = {}
         if ctx.upstream_headers:
             extra["extra_headers"] = dict(ctx.upstream_headers)
@@ -688,7 +705,8 @@ class ProxyService:
         return None
 
     async def _estimate_tokens(self, exchange: Exchange, ctx: RequestContext, send: Send) -> None:
-        """count_tokens for a translated route: our estimate (cl100k), so `/context` and compaction work."""
+        """count_tokens for a translated route, or a native one whose provider doesn't implement it: our
+        estimate (cl100k), so `/context` and compaction work."""
         counted = await self.app.token_counter.count_request_async(ctx.system, ctx.tools, ctx.messages)
         body = json.dumps({"input_tokens": counted}).encode()
         await send_body(send, 200, body, [(REQUEST_ID_HEADER, exchange.request_id.encode())])
@@ -768,6 +786,21 @@ async def _close(iterator: Any) -> None:
     if closer is not None:
         with contextlib.suppress(Exception):
             await closer()
+
+
+COUNT_TOKENS_MISSING = frozenset({404, 405, 501})
+"""What a provider's Anthropic-compatible endpoint answers a count_tokens it doesn't implement."""
+
+
+def _count_tokens_missing(ctx: RequestContext, deployment: Deployment, status: int) -> bool:
+    """A count_tokens that another provider's Anthropic endpoint (not Anthropic's own API, whose 404 means
+    an unknown model) doesn't serve: Claude Code's `/context` and compaction need an answer, so the proxy
+    counts locally, as for a translated route."""
+    return (
+        ctx.call_type == "count_tokens"
+        and status in COUNT_TOKENS_MISSING
+        and not deployment.takes_client_credentials
+    )
 
 
 def _validate_count_tokens(data: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config.loader import Settings
 
-__all__ = ["LiteLLMTranslator"]
+__all__ = ["LiteLLMTranslator", "caches_by_cached_contents", "without_cache_control"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,45 @@ def _router_config(settings: Settings) -> tuple[list[dict[str, Any]], dict[str, 
     if "num_retries" not in router_settings:
         router_settings["num_retries"] = litellm_settings.get("num_retries", 0)
     return model_list, router_settings
+
+
+def caches_by_cached_contents(provider: str, provider_model: str) -> bool:
+    """True for a Gemini model (Google AI Studio, or Vertex AI): LiteLLM turns Anthropic `cache_control`
+    breakpoints into Google's explicit context caches (a `cachedContents` resource made before the call)."""
+    return provider == "gemini" or (provider.startswith("vertex_ai") and "gemini" in provider_model.lower())
+
+
+def without_cache_control(body: Mapping[str, Any]) -> dict[str, Any]:
+    """`body` (Anthropic Messages or OpenAI chat) without `cache_control` on its system blocks, messages,
+    content blocks and tools.
+
+    For Gemini routes. Claude Code marks its prompt with `cache_control` on every request, the last marker
+    moving with each turn; LiteLLM then lists and creates a `cachedContents` resource before each call (a new
+    one per turn, billed for storage), at `API_BASE/models/MODEL:cachedContents` when config.yaml sets an
+    `api_base` (no such Google endpoint: the call fails with 404 before the model is asked). Gemini 2.5 and
+    later cache repeated prefixes implicitly, which needs no marker."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: v for k, v in value.items() if k != "cache_control"}
+        return value
+
+    def clean_blocks(value: Any) -> Any:
+        return [clean(block) for block in value] if isinstance(value, list) else value
+
+    data = dict(body)
+    if "system" in data:
+        data["system"] = clean_blocks(data["system"])
+    if isinstance(data.get("messages"), list):
+        data["messages"] = [
+            {**clean(m), "content": clean_blocks(m["content"])}
+            if isinstance(m, Mapping) and "content" in m
+            else clean(m)
+            for m in data["messages"]
+        ]
+    if "tools" in data:
+        data["tools"] = clean_blocks(data["tools"])
+    return data
 
 
 class LiteLLMTranslator:

@@ -35,6 +35,10 @@ def model_entry(
 ) -> dict[str, Any]:
     if fmt == "openai":
         params = {"model": f"openai/{target}", "api_base": f"{provider_url}/v1", "api_key": api_key}
+    elif fmt == "gemini":  # as `ccproxy provider add gemini --api-base URL` writes it
+        params = {"model": f"gemini/{target}", "api_base": f"{provider_url}/v1beta", "api_key": api_key}
+    elif fmt == "ollama":  # Ollama's native /api/chat; a local server takes no key
+        params = {"model": f"ollama_chat/{target}", "api_base": provider_url}
     else:
         params = {"model": f"anthropic/{target}", "api_base": provider_url, "api_key": api_key}
     return {"model_name": name, "litellm_params": params}

@@ -99,3 +99,103 @@ def test_a_main_model_with_a_smaller_window_makes_claude_code_compact_against_it
     mine = child_environment(URL, KEY, {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "90000"}, context_window=window)
     assert mine["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "90000"  # the user's own setting wins
     assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in child_environment(URL, KEY, {})
+
+
+def _claude_code_threshold(env: dict[str, str], model_window: int = 1_000_000) -> int:
+    """The context size at which Claude Code 2.1.332 compacts, as its bundle computes it from `env`: the
+    window (CLAUDE_CODE_AUTO_COMPACT_WINDOW, at least 100,000, at most the model's) less the output reserve
+    (the model's output limit, at most 20,000), then that less 13,000, or P% of it if lower."""
+    window = min(model_window, max(100_000, int(env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"])))
+    output = int(env.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "128000"))
+    effective = window - min(output, 20_000)
+    percent = float(env.get("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE", "0"))
+    if 0 < percent <= 100:
+        return min(int(effective * percent / 100), effective - 13_000)
+    return effective - 13_000
+
+
+@pytest.mark.parametrize(
+    ("window", "threshold"),
+    [(8_192, 6_143), (32_768, 24_575), (65_536, 49_151), (99_999, 67_000)],
+)
+def test_a_window_below_100k_is_reached_through_the_percentage(window: int, threshold: int) -> None:
+    """Claude Code reads a window below 100,000 as 100,000: `ccproxy run` sets 100,000 and a percentage that
+    puts the threshold at three quarters of the model's window (Claude Code caps it at 67,000)."""
+    env = child_environment(URL, KEY, {}, context_window=window)
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "100000"
+    assert "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE" in env
+    assert abs(_claude_code_threshold(env) - threshold) <= 1  # float rounding in Claude Code's floor()
+    assert _claude_code_threshold(env) <= window * 3 // 4
+
+
+def test_from_100k_up_the_window_alone_is_set() -> None:
+    env = child_environment(URL, KEY, {}, context_window=131_072)
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "131072"
+    assert "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE" not in env
+    assert _claude_code_threshold(env) == 131_072 - 20_000 - 13_000
+
+
+def test_a_lower_output_limit_of_the_users_is_counted_in() -> None:
+    env = child_environment(URL, KEY, {"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8000"}, context_window=32_768)
+    assert env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "8000"
+    assert abs(_claude_code_threshold(env) - 24_576) <= 1  # 26.7130% of 92,000, not 30.72% of 80,000
+
+
+def test_the_users_own_compaction_settings_win() -> None:
+    mine = {"CLAUDE_CODE_AUTO_COMPACT_WINDOW": "150000"}
+    env = child_environment(URL, KEY, mine, context_window=32_768)
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "150000"
+    assert "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE" not in env  # a percentage of ours would apply to their window
+    env = child_environment(URL, KEY, {"CLAUDE_AUTOCOMPACT_PCT_OVERRIDE": "20"}, context_window=32_768)
+    assert env["CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"] == "20"
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "100000"
+    assert _claude_code_threshold(env) == 16_000
+    assert "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE" not in child_environment(URL, KEY, {})
+
+
+@pytest.mark.parametrize(
+    ("window", "words"),
+    [(8_192, "too small for Claude Code"), (16_000, "too small"), (24_576, "after nearly every turn")],
+)
+def test_a_window_too_small_for_claude_code_is_warned_about(window: int, words: str) -> None:
+    from ccproxy_desktop.cli.proxy_commands import compaction_warning
+
+    warning = compaction_warning(window)
+    assert warning is not None and words in warning and f"{window:,}-token" in warning
+    assert compaction_warning(32_768) is None and compaction_warning(131_072) is None
+
+
+def test_ccproxy_run_prints_the_warning_and_still_sets_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+    import types
+
+    from ccproxy_desktop.cli import proxy_commands
+    from ccproxy_desktop.testing.configs import write_fake_config
+
+    paths = write_fake_config(
+        tmp_path / "cfg", "http://127.0.0.1:9", 4000, models={"default": ("llama3.1", "ollama")}
+    )
+    config = yaml.safe_load(paths.litellm_yaml.read_text())
+    config["model_list"][0]["model_info"] = {"max_input_tokens": 8192}  # Ollama's llama3.1 at its default
+    paths.litellm_yaml.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    class RunningControl:
+        def __init__(self, _paths: object) -> None:
+            pass
+
+        def state(self) -> object:
+            return types.SimpleNamespace(url=URL)
+
+    children: list[dict[str, str]] = []
+    monkeypatch.setattr(proxy_commands, "ProxyControl", RunningControl)
+    monkeypatch.setattr(proxy_commands.subprocess, "call", lambda _cmd, env: children.append(env) or 0)
+    monkeypatch.delenv("CLAUDE_CODE_AUTO_COMPACT_WINDOW", raising=False)
+    monkeypatch.delenv("CLAUDE_AUTOCOMPACT_PCT_OVERRIDE", raising=False)
+    monkeypatch.delenv("CLAUDE_CODE_MAX_OUTPUT_TOKENS", raising=False)
+    assert proxy_commands.run(paths, argparse.Namespace(cmd=["true"])) == 0
+    assert "8,192-token context window: too small for Claude Code" in capsys.readouterr().err
+    (env,) = children
+    assert env["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "100000"
+    assert _claude_code_threshold(env) <= 8192 * 3 // 4

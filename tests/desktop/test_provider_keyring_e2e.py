@@ -8,7 +8,6 @@ the key away again; and no key is in any file, log, environment or `ps` output."
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 from collections.abc import Iterator
@@ -25,11 +24,20 @@ from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.providers.presets import preset
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
 from ccproxy_desktop.testing.fake_provider import Behaviour, FakeProvider, RecordedRequest
-from ccproxy_desktop.testing.fake_provider.replies import Reply, ToolCall, Usage
-from ccproxy_desktop.testing.fake_provider.scenario import ScriptedToolCall
-from ccproxy_desktop.testing.helpers import proxy_processes, wait_for
+from ccproxy_desktop.testing.helpers import proxy_processes
 from ccproxy_desktop.testing.helpers import run_ccproxy as ccproxy
 from ccproxy_desktop.testing.proxy_runner import RunningProxy, running_proxy
+from ccproxy_desktop.testing.tool_loop import (
+    ANSWER,
+    CALLS,
+    QUESTION,
+    THINKING,
+    check_answer,
+    check_tool_calls,
+    tool_results,
+    turn,
+    wait_until_thinking_reaches,
+)
 
 pytestmark = pytest.mark.proxy
 
@@ -64,10 +72,10 @@ class Case:
 GEMINI_3 = "gemini-3.1-pro-preview"  # the fake checks Gemini 3's thought signatures, as Google does
 CASES = [
     Case("anthropic", "claude-sonnet-4-6", "", "/v1/messages", "x-api-key", "signature"),
-    Case("openrouter", "moonshotai/kimi-k2.5", "", "/v1/messages", "x-api-key", "signature"),
+    Case("openrouter", "moonshotai/kimi-k2.5", "", "/v1/messages", "authorization", "signature"),
     Case("deepseek", "deepseek-reasoner", "", "/v1/messages", "x-api-key", "signature"),
-    Case("moonshot", "kimi-k2.5", "", "/v1/messages", "x-api-key", "signature"),
-    Case("zhipu", "glm-4.6", "", "/v1/messages", "x-api-key", "signature"),
+    Case("moonshot", "kimi-k2.5", "", "/v1/messages", "authorization", "signature"),
+    Case("zhipu", "glm-4.6", "", "/v1/messages", "authorization", "signature"),
     Case("openai", "gpt-5.1", "/v1", "/v1/responses", "authorization", "signature"),
     Case(
         "gemini",
@@ -82,56 +90,6 @@ CASES = [
     Case("lmstudio", "qwen/qwen3-coder-30b", "/v1", "/v1/chat/completions", None, "thinking"),
 ]
 KEYS = [case.key for case in CASES if case.key]
-
-TOOLS: list[dict[str, Any]] = [
-    {
-        "name": "Read",
-        "description": "Reads a file from the local filesystem.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"file_path": {"type": "string"}},
-            "required": ["file_path"],
-        },
-    },
-    {
-        "name": "Bash",
-        "description": "Executes a given bash command.",
-        "input_schema": {
-            "type": "object",
-            "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
-            "required": ["command"],
-        },
-    },
-]
-SYSTEM = [
-    {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
-    {"type": "text", "text": "Use the tools to answer.", "cache_control": {"type": "ephemeral"}},
-]
-METADATA = {"user_id": "user_0123_account_4567_session_89ab"}
-BETAS = {"anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"}
-THINKING = "The user wants the readme; read it and list the folder."
-CALLS = [
-    ScriptedToolCall(name="Read", arguments={"file_path": "README.md"}, id="toolu_01"),
-    ScriptedToolCall(name="Bash", arguments={"command": "ls", "description": "List files"}, id="toolu_02"),
-]
-# A 1x1 PNG, as Claude Code's Read returns an image file.
-PNG = base64.b64encode(
-    bytes.fromhex(
-        "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
-        "0000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-    )
-).decode()
-ANSWER = "The readme says hello."
-# What the fake provider signs the scripted turn with (Anthropic signature, Responses encrypted_content,
-# Gemini thoughtSignature): the client must hand it back unchanged on the next turn.
-SIGNATURE = Reply(
-    model="",
-    text="",
-    tool_call=ToolCall("toolu_01", "Read", dict(CALLS[0].arguments)),
-    usage=Usage(0, 0),
-    more_tool_calls=(ToolCall("toolu_02", "Bash", dict(CALLS[1].arguments)),),
-    thinking=THINKING,
-).signature
 
 
 def secret_tool(username: str) -> str:
@@ -201,40 +159,6 @@ def _wire_requests(provider: FakeProvider, case: Case) -> list[RecordedRequest]:
     return [r for r in provider.requests if r.path == case.wire_path]
 
 
-def _wait_until_think_is_served_by(case: Case, proxy: RunningProxy, provider: FakeProvider) -> None:
-    """The running proxy reloads config.yaml by itself: wait until a thinking request reaches `case`."""
-    client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0, timeout=60)
-
-    def served_by_case() -> bool:
-        provider.clear()
-        client.messages.create(
-            model="claude-sonnet-5",
-            max_tokens=2048,
-            thinking={"type": "enabled", "budget_tokens": 1024},
-            messages=[{"role": "user", "content": "ping"}],
-        )
-        return any(r.model == case.seen_model for r in provider.requests)
-
-    wait_for(served_by_case, timeout=30)
-    provider.clear()
-
-
-def _turn(
-    client: anthropic.Anthropic, model: str, messages: list[dict[str, Any]], thinking: bool
-) -> anthropic.types.Message:
-    with client.messages.stream(
-        model=model,
-        max_tokens=4096,
-        system=SYSTEM,  # type: ignore[arg-type]
-        tools=TOOLS,  # type: ignore[arg-type]
-        metadata=METADATA,  # type: ignore[arg-type]
-        messages=messages,  # type: ignore[arg-type]
-        extra_headers=BETAS,
-        **({"thinking": {"type": "enabled", "budget_tokens": 1024}} if thinking else {}),  # type: ignore[arg-type]
-    ) as stream:
-        return stream.get_final_message()
-
-
 def _check_credential(case: Case, request: RecordedRequest) -> None:
     if case.key_header == "authorization":
         assert request.headers.get("authorization") == f"Bearer {case.key}"
@@ -249,53 +173,19 @@ def _tool_loop(proxy: RunningProxy, provider: FakeProvider, case: Case, model: s
     """tool_use -> tool_result -> answer, streamed, as Claude Code does it; checked on both sides."""
     client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0, timeout=120)
     provider.scenario.push(Behaviour(thinking=THINKING, text="Let me look.", tool_calls=CALLS))
-    messages: list[dict[str, Any]] = [{"role": "user", "content": "What does the readme say?"}]
-    first = _turn(client, model, messages, thinking)
-
-    assert first.stop_reason == "tool_use"
-    if thinking:
-        assert [b.thinking for b in first.content if b.type == "thinking"] == [THINKING]
-    assert [b.text for b in first.content if b.type == "text"] == ["Let me look."]
-    uses = [b for b in first.content if b.type == "tool_use"]
-    assert [(u.name, u.input) for u in uses] == [(c.name, c.arguments) for c in CALLS]
-    assert len({u.id for u in uses}) == 2 and all(u.id for u in uses)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": QUESTION}]
+    first = turn(client, model, messages, thinking)
+    uses = check_tool_calls(first, thinking)
     (sent,) = _wire_requests(provider, case)
     assert sent.model == case.seen_model
     _check_credential(case, sent)
 
-    messages += [
-        {"role": "assistant", "content": [block.model_dump(exclude_none=True) for block in first.content]},
-        {
-            "role": "user",
-            "content": [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": uses[0].id,
-                    "content": [
-                        {"type": "text", "text": "# hello"},
-                        {
-                            "type": "image",
-                            "source": {"type": "base64", "media_type": "image/png", "data": PNG},
-                        },
-                    ],
-                },
-                {"type": "tool_result", "tool_use_id": uses[1].id, "content": "README.md src tests"},
-            ],
-        },
-    ]
+    messages += tool_results(first, uses)
     provider.scenario.push(Behaviour(text=ANSWER))
-    second = _turn(client, model, messages, thinking)
-
-    assert second.stop_reason == "end_turn"
-    assert "".join(b.text for b in second.content if b.type == "text") == ANSWER
-    assert second.usage.output_tokens > 0
+    second = turn(client, model, messages, thinking)
     _, answered = _wire_requests(provider, case)
     _check_credential(case, answered)
-    body = answered.raw.decode()
-    # The tool results reached the provider, the image included, and the reasoning came back with them.
-    assert "# hello" in body and "README.md src tests" in body and PNG in body
-    if thinking:
-        assert (SIGNATURE if case.echo == "signature" else THINKING) in body
+    check_answer(second, answered.raw.decode(), case.echo if thinking else None)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
@@ -312,7 +202,7 @@ def test_a_rule_routed_to_each_preset_runs_a_streamed_tool_loop_with_thinking(
     routed = ccproxy(world.paths, "route", "think", case.model_name)
     assert routed.returncode == 0, routed.stderr
     assert f"+    model: {case.model_name}\n" in routed.stdout
-    _wait_until_think_is_served_by(case, keyring_proxy, provider)
+    wait_until_thinking_reaches(keyring_proxy.url, keyring_proxy.key, provider, case.seen_model)
     _tool_loop(keyring_proxy, provider, case, "claude-sonnet-5", thinking=True)
 
     tested = ccproxy(world.paths, "provider", "test", case.name)
@@ -343,6 +233,37 @@ def test_no_key_is_in_any_file_log_environment_or_ps(world: World, keyring_proxy
         assert all(key not in output for output in world.outputs)
 
 
+def test_models_lists_what_a_keyed_provider_serves_and_keep_key_adds_one(
+    world: World, provider: FakeProvider
+) -> None:
+    # Model discovery with the stored key (the tray's pickers read this), then one more model, same key.
+    provider.clear()
+    listed = ccproxy(world.paths, "provider", "models", "openrouter", "--json")
+    assert listed.returncode == 0, listed.stderr
+    data = json.loads(listed.stdout)
+    assert data["source"] == "provider"
+    assert {row["name"]: row["added"] for row in data["models"]} == {
+        "fake-model-a": False,
+        "fake-model-b": False,
+    }
+    [asked] = [r for r in provider.requests if r.path == "/v1/models"]
+    openrouter = next(case for case in CASES if case.name == "openrouter")
+    assert asked.headers.get("authorization") == f"Bearer {openrouter.key}"
+
+    added = ccproxy(world.paths, "provider", "add", "openrouter", "--model", "fake-model-a", "--keep-key")
+    assert added.returncode == 0, added.stderr
+    assert "+- model_name: openrouter/fake-model-a" in changed(added.stdout)
+    assert "stored the" not in added.stdout  # the key in the keyring is the one already there
+    assert openrouter.key and openrouter.key in secret_tool("openrouter")
+    models = {m["model_name"]: m for m in yaml.safe_load(world.paths.litellm_yaml.read_text())["model_list"]}
+    params = models["openrouter/fake-model-a"]["litellm_params"]
+    assert params["api_base"] == provider.base_url  # the added provider's URL, not the preset's
+    assert params["api_key"] == "keyring/openrouter"
+    again = json.loads(ccproxy(world.paths, "provider", "models", "openrouter", "--json").stdout)
+    assert {row["name"]: row["added"] for row in again["models"]}["fake-model-a"] is True
+    world.outputs += [listed.stdout + listed.stderr, added.stdout + added.stderr]
+
+
 def test_remove_takes_each_presets_models_and_key_away(world: World) -> None:
     routed = CASES[-1]  # the last loop left `think` routed to it
     blocked = ccproxy(world.paths, "provider", "remove", routed.name)
@@ -358,6 +279,10 @@ def test_remove_takes_each_presets_models_and_key_away(world: World) -> None:
     text = world.paths.litellm_yaml.read_text()
     assert not any(f"model_name: {case.model_name}\n" in text for case in CASES)
     assert "keyring/" not in text and text.startswith("# my own comment, kept\n")
+    before = world.paths.litellm_yaml.read_text()
+    keyless = ccproxy(world.paths, "provider", "add", "deepseek", "--keep-key", "--model", "deepseek-chat")
+    assert keyless.returncode == 1 and "no DeepSeek key in" in keyless.stderr  # nothing to keep
+    assert world.paths.litellm_yaml.read_text() == before
 
 
 @pytest.mark.parametrize("stdin", ["", "   \n"])

@@ -5,12 +5,14 @@ second one, which must say that a tray already runs and exit. The tests run in f
 use it: the icon docks and its menu opens; the Model menu switches the model the next request goes to; a
 budget crossing becomes a notification with a "Switch to" button; a proxy stopped from outside is announced and
 restarted; a proxy killed (`kill -9`) under streaming load is announced and restarted, its clients get errors
-rather than hanging and the ledger stays intact; Quit stops the proxy the tray started. Screenshots for docs/desktop.md are saved on the
+rather than hanging and the ledger stays intact; a provider added from the Providers menu has its key typed in a
+terminal window and lands in the keyring; Quit stops the proxy the tray started. Screenshots for docs/desktop.md are saved on the
 way (docs/images/). Run: `bash tests/desktop-session.sh python3 -m pytest tests/desktop -q`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +29,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from ccproxy_desktop.auth.store import SERVICE_NAME
 from ccproxy_desktop.config.loader import load_settings
 from ccproxy_desktop.config.override import OverrideFile
 from ccproxy_desktop.config.paths import ConfigPaths
@@ -35,6 +38,7 @@ from ccproxy_desktop.desktop.icons import FILL
 from ccproxy_desktop.desktop.launch import ALREADY_RUNNING
 from ccproxy_desktop.desktop.poller import switchable_models
 from ccproxy_desktop.pipeline.router import ModelChoice
+from ccproxy_desktop.providers.presets import PRESETS
 from ccproxy_desktop.proxy.control import ProxyControl, ProxyState
 from ccproxy_desktop.proxy.keys import read_master_key
 from ccproxy_desktop.testing.configs import free_port, write_fake_config
@@ -478,6 +482,88 @@ def test_a_proxy_killed_under_load_is_restarted_its_clients_fail_fast_and_the_le
     tray.client().messages.create(
         model=REQUESTED, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
     )
+
+
+def _typing_at_a_hidden_prompt(command: bytes) -> str | None:
+    """The terminal of the process running `command`, once it reads with echo off (getpass's prompt)."""
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if command not in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" "):
+                continue
+            tty = os.readlink(f"/proc/{pid}/fd/0")
+        except OSError:
+            continue
+        if not tty.startswith("/dev/pts/"):
+            continue
+        modes = subprocess.run(["stty", "-a", "-F", tty], capture_output=True, text=True, check=False).stdout
+        if " -echo " in f" {modes} ":
+            return tty
+    return None
+
+
+def test_adding_a_provider_from_the_tray_asks_its_key_in_a_terminal(
+    tray: Tray, desktop: Desktop, notifications_bus: BusMonitor
+) -> None:
+    key = "sk-deepseek-typed-in-the-terminal"
+    presets = [p.name for p in PRESETS]
+    open_menu(desktop, tray)
+    desktop.press("Down", "Down", "Down", "Right")  # Providers: none added yet, it opens on "Add"
+    desktop.wait_until(lambda: len(desktop.windows(APP_ID)) == 2, "the Providers submenu")
+    desktop.press("Right")  # Add: the presets, opened on the first
+    menus = desktop.wait_until(
+        lambda: len(desktop.windows(APP_ID)) == 3 and desktop.windows(APP_ID), "the Add submenu"
+    )
+    save_crop(desktop, tray, menus, "tray-providers.png")
+    desktop.press(*["Down"] * presets.index("deepseek"), "Return")  # "DeepSeek…"
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close after the choice")
+
+    # A terminal window (the desktop's x-terminal-emulator) runs `ccproxy provider add deepseek`: its key
+    # prompt is hidden, and the key is typed there, never into the tray.
+    [window] = desktop.wait_until(lambda: desktop.windows("xterm"), "a terminal window", timeout=20)
+    desktop.wait_until(
+        lambda: _typing_at_a_hidden_prompt(b"provider add deepseek"), "the hidden key prompt", timeout=60
+    )
+    x, y = window.centre
+    subprocess.run(["xdotool", "mousemove", str(x), str(y)], check=True)  # focus follows the pointer
+    subprocess.run(["xdotool", "type", "--delay", "20", key], check=True)
+    desktop.press("Return")
+
+    def added() -> list[str]:
+        return [n for n in load_settings(tray.paths).litellm.model_names() if n.startswith("deepseek/")]
+
+    models = desktop.wait_until(added, "config.yaml to have the DeepSeek models", timeout=30)
+    stored = subprocess.run(
+        ["secret-tool", "lookup", "service", SERVICE_NAME, "username", "deepseek"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(stored.stdout)["access_token"] == key  # the OS keyring has it
+    text = tray.paths.litellm_yaml.read_text()
+    assert key not in text and "api_key: keyring/deepseek" in text
+    desktop.press("Return")  # "Press Enter to close this window."
+    desktop.wait_until(lambda: not desktop.windows("xterm"), "the terminal window to close")
+    time.sleep(3)  # the tray's poll reads the new config.yaml
+
+    # The tray's Providers menu now has deepseek; its Remove… asks first, in a notification with a button.
+    open_menu(desktop, tray)
+    desktop.press("Down", "Down", "Down", "Right")
+    desktop.wait_until(lambda: len(desktop.windows(APP_ID)) == 2, "the Providers submenu")
+    desktop.press("Right")  # deepseek: Test, Remove…
+    desktop.wait_until(lambda: len(desktop.windows(APP_ID)) == 3, "deepseek's submenu")
+    desktop.press("Down", "Return")
+    desktop.wait_until(lambda: menu_closed(desktop), "the menu to close after the choice")
+    call = notifications_bus.wait_for("member=Notify", 'string "Remove deepseek?"', timeout=20)
+    assert 'string "Remove"' in call and models[0] in call
+    assert added() == models  # asked, not yet removed
+    cli = [sys.executable, "-m", "ccproxy_desktop.cli.main", "--config-dir", str(tray.paths.config_dir)]
+    removed = subprocess.run(
+        [*cli, "provider", "remove", "deepseek"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # what the button runs; dunst's buttons are not clickable from here
+    assert removed.returncode == 0, removed.stderr
 
 
 def test_quit_stops_the_proxy_the_tray_started(tray: Tray, desktop: Desktop) -> None:

@@ -14,6 +14,7 @@ from PIL import Image
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.desktop.app import TrayApp, TrayServices
 from ccproxy_desktop.desktop.notifier import Button
+from ccproxy_desktop.desktop.terminal import NoTerminal
 from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.proxy.control import ProxyState, StartFailed
 from ccproxy_desktop.testing.configs import write_fake_config
@@ -139,6 +140,20 @@ class RecordingOpener:
 
 
 @dataclass
+class RecordingTerminal:
+    """The terminal window a provider's key is typed in: records the command; `missing` plays a desktop
+    without one."""
+
+    commands: list[list[str]] = field(default_factory=list)
+    missing: bool = False
+
+    def run(self, command: list[str], title: str, typed: str, env: dict[str, str] | None = None) -> None:
+        if self.missing:
+            raise NoTerminal(f"No terminal program was found. Run `{typed}` in a terminal.")
+        self.commands.append(command)
+
+
+@dataclass
 class FakeIcon:
     images: list[Image.Image] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
@@ -175,6 +190,7 @@ class World:
     opener: RecordingOpener
     clock: FakeClock
     icon: FakeIcon
+    terminal: RecordingTerminal
 
 
 @pytest.fixture
@@ -207,10 +223,13 @@ def world(config_paths: ConfigPaths, fake_proxy: FakeProxy, clock: FakeClock) ->
     ledger = Ledger(config_paths.ledger_db)
     notifier = RecordingNotifier()
     shell, autostart, opener = FakeToggle(), FakeToggle(), RecordingOpener()
-    services = TrayServices(fake_proxy, ledger, notifier, opener, shell, autostart)
+    terminal = RecordingTerminal()
+    services = TrayServices(fake_proxy, ledger, notifier, opener, shell, autostart, terminal=terminal)
     app = TrayApp(config_paths, services, clock=clock, supervisor_options={"check_interval": 3.0})
     icon = FakeIcon()
-    yield World(app, config_paths, ledger, fake_proxy, notifier, shell, autostart, opener, clock, icon)
+    yield World(
+        app, config_paths, ledger, fake_proxy, notifier, shell, autostart, opener, clock, icon, terminal
+    )
     ledger.close()
 
 

@@ -21,7 +21,7 @@ from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.pipeline.router import ModelChoice
 
 if TYPE_CHECKING:
-    from conftest import World
+    from conftest import Sent, World
 
 RECORD = RequestRecord(
     request_id="",
@@ -340,3 +340,74 @@ def test_testing_a_provider_runs_ccproxy_provider_test_and_tells_its_verdict(sta
     [sent] = [s for s in started.notifier.sent if s.kind == "provider-test"]
     assert sent.title == "deepseek: failed"
     assert "ccproxy provider add deepseek" in sent.message
+
+
+def wait_for_kind(world: World, kind: str, count: int = 1, timeout: float = 60) -> list[Sent]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sent = [s for s in world.notifier.sent if s.kind == kind]
+        if len(sent) >= count:
+            return sent
+        time.sleep(0.1)
+    raise AssertionError(f"no {kind} notification in {timeout:g} s: {world.notifier.sent}")
+
+
+def test_adding_a_provider_that_needs_a_key_opens_a_terminal_at_provider_add(started: World) -> None:
+    started.app.dispatch(Action.ADD_PROVIDER, "deepseek")
+    [command] = started.terminal.commands
+    assert command[-3:] == ["provider", "add", "deepseek"]  # the key is typed at its hidden prompt
+    assert command[command.index("--config-dir") + 1] == str(started.paths.config_dir)
+
+    started.terminal.missing = True  # a desktop without a terminal program: it says what to type
+    started.app.dispatch(Action.ADD_PROVIDER, "openrouter")
+    [sent] = wait_for_kind(started, "provider-add")
+    assert sent.title == "Add OpenRouter in a terminal"
+    assert "`ccproxy provider add openrouter`" in sent.message
+
+
+def test_a_local_server_is_added_at_once_and_removed_after_the_notification_asks(started: World) -> None:
+    # Real `ccproxy provider add/remove` children; nothing listens at Ollama's port, so the preset's list.
+    started.app.dispatch(Action.ADD_PROVIDER, "ollama")
+    [added] = wait_for_kind(started, "provider-add")
+    assert added.title == "ollama added", added.message
+    assert "ollama/" in added.message
+    assert "ollama" in started.app.state.providers
+    names = [m for m in started.app.state.models if m.startswith("ollama/")]
+    assert names and all(n in load_settings(started.paths).litellm.model_names() for n in names)
+
+    started.app.dispatch(Action.REMOVE_PROVIDER, "ollama")  # asks first: nothing removed yet
+    [ask] = wait_for_kind(started, "provider-remove")
+    assert ask.title == "Remove ollama?" and names[0] in ask.message
+    assert "keyring" not in ask.message  # a local server has no key
+    assert [label for label, _ in ask.buttons] == ["Remove"]
+    assert "ollama" in started.app.state.providers
+    ask.buttons[0][1]()  # the button
+    done = wait_for_kind(started, "provider-remove", count=2)[-1]
+    assert done.title == "ollama removed", done.message
+    started.app.poller.poll()
+    assert "ollama" not in started.app.state.providers
+    assert not any(n.startswith("ollama/") for n in load_settings(started.paths).litellm.model_names())
+
+
+def test_a_model_a_provider_offers_is_added_then_routed_to(started: World) -> None:
+    started.app.dispatch(Action.ADD_PROVIDER, "ollama")
+    wait_for_kind(started, "provider-add")
+    started.app.poller.poll()
+    started.app.update(offered=(("ollama", ("qwen3-coder:480b",)),))  # as model discovery found it
+    started.app.dispatch(Action.ROUTE, "background\tollama/qwen3-coder:480b")
+
+    def routed() -> bool:
+        entries = {e.model_name: e for e in load_settings(started.paths).litellm.model_list}
+        background = entries.get("background")
+        return (
+            background is not None and background.is_alias and background.target == "ollama/qwen3-coder:480b"
+        )
+
+    deadline = time.monotonic() + 60
+    while not routed() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert routed(), started.notifier.sent
+    entries = {e.model_name: e for e in load_settings(started.paths).litellm.model_list}
+    assert entries["ollama/qwen3-coder:480b"].litellm_params["model"] == "ollama_chat/qwen3-coder:480b"
+    assert ("background", "ollama/qwen3-coder:480b") in started.app.state.routes
+    assert started.app.state.offered == ()  # no longer offered: it is in config.yaml

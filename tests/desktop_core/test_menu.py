@@ -8,6 +8,7 @@ import pytest
 
 from ccproxy_desktop.desktop.menu import (
     ALL_ACTIONS,
+    MAX_OFFERED,
     Action,
     MenuEntry,
     build_menu,
@@ -18,6 +19,7 @@ from ccproxy_desktop.desktop.menu import (
 from ccproxy_desktop.desktop.state import AppState, ProxyStatus, Spend
 from ccproxy_desktop.ledger.budgets import BudgetStatus
 from ccproxy_desktop.pipeline.router import ModelChoice
+from ccproxy_desktop.providers.presets import PRESETS
 
 URL = "http://127.0.0.1:4000"
 RUNNING = ProxyStatus("running", URL, 42, started_by_tray=True)
@@ -302,11 +304,49 @@ def by_label(entries: tuple[MenuEntry, ...], label: str) -> MenuEntry | None:
     return next((e for e in entries if e.label == label), None)
 
 
-def test_providers_offer_a_test_of_each_added_one_and_say_how_to_add() -> None:
+def test_providers_offer_test_and_remove_of_each_added_one_and_add_of_the_others() -> None:
     providers = by_label(build_menu(replace(STATE, providers=("deepseek", "ollama"))), "Providers")
     assert providers is not None and providers.submenu is not None
-    assert [(e.label, e.action, e.argument, e.enabled) for e in providers.submenu] == [
-        ("Test deepseek", Action.TEST_PROVIDER, "deepseek", True),
-        ("Test ollama", Action.TEST_PROVIDER, "ollama", True),
-        ("Add: ccproxy provider add NAME", None, None, False),  # a key is typed in a terminal
+    assert labels(providers.submenu) == ["deepseek", "ollama", "Add"]
+    deepseek = providers.submenu[0].submenu
+    assert [(e.label, e.action, e.argument) for e in deepseek] == [
+        ("Test", Action.TEST_PROVIDER, "deepseek"),
+        ("Remove…", Action.REMOVE_PROVIDER, "deepseek"),  # asks first
     ]
+    add = providers.submenu[2].submenu
+    assert all(e.action is Action.ADD_PROVIDER for e in add)
+    offered = {e.argument: e.label for e in add}
+    assert "deepseek" not in offered and "ollama" not in offered  # added already
+    # A key is typed in a terminal window ("…"); a local server or a cloud SDK login needs nothing typed.
+    assert offered["openrouter"] == "OpenRouter…" and offered["lmstudio"] == "LM Studio"
+    assert offered["bedrock"] == "AWS Bedrock"
+    assert len(add) == len(PRESETS) - 2
+
+
+def test_models_a_provider_lists_are_offered_in_the_pickers_under_more_from() -> None:
+    many = tuple(f"m{i}" for i in range(MAX_OFFERED + 3))
+    state = replace(
+        STATE,
+        models=("default", "ollama/llama3.1"),
+        routes=(("default", None), ("background", None)),
+        offered=(("ollama", ("qwen3-coder:30b",)), ("openrouter", many)),
+    )
+    model = by_label(build_menu(state), "Model: Auto (rules)")
+    assert model is not None
+    more = by_label(model.submenu, "More from ollama")
+    assert more is not None
+    assert [(e.label, e.action, e.argument) for e in more.submenu] == [
+        ("qwen3-coder:30b", Action.SWITCH_MODEL, "ollama/qwen3-coder:30b")
+    ]
+    route = by_label(build_menu(state), "Route to")
+    assert route is not None
+    background = by_label(route.submenu, "background: its own model")
+    assert background is not None
+    assert labels(background.submenu)[-3:] == ["---", "More from ollama", "More from openrouter"]
+    ollama = by_label(background.submenu, "More from ollama")
+    assert ollama is not None and ollama.submenu[0].argument == "background\tollama/qwen3-coder:30b"
+    openrouter = by_label(background.submenu, "More from openrouter")
+    assert openrouter is not None
+    assert len(openrouter.submenu) == MAX_OFFERED + 1  # the rest: `ccproxy provider models openrouter`
+    hint = openrouter.submenu[-1]
+    assert hint.label == "3 more: ccproxy provider models openrouter" and not hint.enabled

@@ -11,6 +11,7 @@ import pytest
 
 from ccproxy_desktop.config.schema import PriceSpec
 from ccproxy_desktop.ledger.pricing import (
+    FREE,
     Price,
     PriceBook,
     anthropic_usage,
@@ -204,6 +205,21 @@ def test_price_book_routed_override_beats_provider_override() -> None:
 
 def test_price_book_unknown_model() -> None:
     assert PriceBook({}, map_lookup).price_for("local", "ollama/unknown-model-x") is None
+
+
+def test_price_book_config_prices_then_price_keys_then_the_provider_model() -> None:
+    book = PriceBook(
+        {"think": CHEAP},
+        map_lookup,
+        configured={"local": FREE, "think": OPUS},
+        price_keys={"moonshot/kimi-k2.5": ("nonesuch/x", "moonshot/kimi-k2.5")},
+    )
+    assert_price(book.price_for("think", "anthropic/x"), CHEAP_PRICE)  # ccproxy.yaml's pricing first
+    assert book.price_for("local", "ollama/unknown-model-x") == FREE
+    moonshot = price_from_litellm_map(MODEL_COST, "moonshot/kimi-k2.5")
+    assert moonshot is not None
+    assert_price(book.price_for("moonshot/kimi-k2.5", "anthropic/kimi-k2.5"), moonshot)
+    assert book.price_for("moonshot/other", "anthropic/kimi-unknown-x") is None
 
 
 # --- usage readers and cost ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ proxy makes itself."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -246,6 +247,28 @@ def test_only_anthropics_hosts_take_client_credentials() -> None:
         False,
         True,
     ]  # type: ignore[union-attr]
+
+
+def test_a_bearer_deployment_gets_its_key_as_authorization_and_never_the_clients() -> None:
+    entry = ModelEntry(
+        model_name="moonshot/kimi-k2.5",
+        litellm_params={"model": "anthropic/kimi-k2.5", "api_base": "https://api.moonshot.ai/anthropic"},
+        model_info={"ccproxy_auth_header": "bearer"},
+    )
+    deployment = Deployments([entry], environ={}).pick("moonshot/kimi-k2.5")
+    assert deployment is not None and deployment.auth_header == "bearer"
+    deployment = replace(deployment, api_key="moonshot-key")
+    client = [
+        (b"authorization", b"Bearer proxy-key"),
+        (b"x-api-key", b"sk-ant-api03-own-claude-key"),
+        (b"anthropic-version", b"2023-06-01"),
+    ]
+    ctx = RequestContext("r", "anthropic_messages", "m")
+    out, credential = upstream_headers(client, ctx, deployment, lambda k: k == "proxy-key")
+    assert out == [(b"anthropic-version", b"2023-06-01"), (b"authorization", b"Bearer moonshot-key")]
+    assert credential == "moonshot-key"
+    plain = Deployments([entry.model_copy(update={"model_info": {}})], environ={}).pick("moonshot/kimi-k2.5")
+    assert plain is not None and plain.auth_header == "x-api-key"
 
 
 # -- the side reader ---------------------------------------------------------------------------------------

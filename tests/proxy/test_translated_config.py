@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ccproxy_desktop.config.loader import Settings
 from ccproxy_desktop.config.paths import ConfigPaths
 from ccproxy_desktop.config.schema import CCProxySection, LiteLLMConfig, ServerSection
 from ccproxy_desktop.proxy.deployments import Deployments
-from ccproxy_desktop.proxy.translated import _router_config
+from ccproxy_desktop.proxy.translated import _router_config, caches_by_cached_contents, without_cache_control
 
 MODELS = [
     {
@@ -44,3 +45,37 @@ def test_a_model_named_with_the_anthropic_prefix_is_served_by_that_name() -> Non
     assert deployments.serves_exactly("anthropic/claude-sonnet-4-6")
     assert not deployments.serves_exactly("claude-sonnet-4-6")  # only the wildcard serves it
     assert deployments.entries_for("claude-sonnet-4-6")[0].model_name == "claude-*"
+
+
+def test_gemini_routes_lose_cache_control_and_others_keep_it() -> None:
+    assert caches_by_cached_contents("gemini", "gemini-2.5-flash")
+    assert caches_by_cached_contents("vertex_ai", "gemini-3-pro-preview")
+    assert not caches_by_cached_contents("vertex_ai", "claude-sonnet-4-5@20250929")  # Anthropic's caching
+    assert not caches_by_cached_contents("openai", "gpt-5.1")
+    mark = {"type": "ephemeral"}
+    body = {
+        "model": "default",
+        "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": mark}],
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": [{"type": "text", "text": "read", "cache_control": mark}]},
+            {"role": "user", "content": "long", "cache_control": mark},  # OpenAI-style, on the message
+        ],
+        "tools": [{"name": "Read", "input_schema": {"type": "object"}, "cache_control": mark}],
+        "max_tokens": 10,
+    }
+    cleaned = without_cache_control(body)
+    assert "cache_control" not in json.dumps(cleaned)
+    assert cleaned == {
+        "model": "default",
+        "system": [{"type": "text", "text": "You are Claude Code."}],
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "user", "content": [{"type": "text", "text": "read"}]},
+            {"role": "user", "content": "long"},
+        ],
+        "tools": [{"name": "Read", "input_schema": {"type": "object"}}],
+        "max_tokens": 10,
+    }
+    assert "cache_control" in json.dumps(body)  # the request itself is left as it was
+    assert without_cache_control({"system": "plain", "messages": []}) == {"system": "plain", "messages": []}

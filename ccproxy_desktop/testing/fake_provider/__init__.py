@@ -1,5 +1,6 @@
 """A fake upstream LLM provider for tests, benchmarks and `ccproxy demo`: Anthropic Messages, OpenAI Chat
-Completions and Responses, and an OAuth token endpoint.
+Completions and Responses, Gemini, Ollama, Bedrock (invoke and Converse, AWS event streams, SigV4 checked) and
+Vertex AI (Claude and Gemini, Bearer tokens from its Google token endpoint), and an OAuth token endpoint.
 
 In-process::
 

@@ -11,10 +11,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from . import anthropic_format, gemini_format, ollama_format, openai_format
+from . import anthropic_format, bedrock_format, gemini_format, ollama_format, openai_format, vertex_format
 from .recording import RecordedRequest
 from .replies import BadRequest, ParsedRequest, Reply, make_reply, new_id
-from .scenario import OAUTH_TOKEN_PATH, Behaviour, Scenario
+from .scenario import GOOGLE_TOKEN_PATH, OAUTH_TOKEN_PATH, Behaviour, Scenario
 
 __all__ = ["Endpoint", "Rendered", "endpoints"]
 
@@ -159,6 +159,52 @@ class _OAuthEndpoint(Endpoint):
         return {"error": code, "error_description": message or f"fake provider: {code} ({status})"}
 
 
+@dataclass(frozen=True)
+class _GoogleTokenEndpoint(Endpoint):
+    """Google's OAuth token endpoint (`oauth2.googleapis.com/token`), form-encoded: a service account's
+    signed JWT (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, `assertion`), or an authorized
+    user's `refresh_token` grant (`gcloud auth application-default login`). Answers as Google does: an
+    `access_token` (which the Vertex paths then accept), `expires_in`, `token_type: Bearer`."""
+
+    scenario: Scenario
+
+    def render_ok(self, record: RecordedRequest, behaviour: Behaviour) -> Rendered:
+        params = record.form if record.form is not None else record.json
+        params = params if isinstance(params, Mapping) else {}
+        grant = params.get("grant_type")
+        if grant == vertex_format.JWT_BEARER_GRANT:
+            problem = vertex_format.check_assertion(str(params.get("assertion", "")))
+            if problem is not None:
+                return _json_answer(400, self.error_body(400, "invalid_grant", problem, ""))
+        elif grant == "refresh_token":
+            if not params.get("refresh_token"):
+                return _json_answer(400, self.error_body(400, "invalid_request", "Missing refresh_token", ""))
+        else:
+            return _json_answer(400, self.error_body(400, "unsupported_grant_type", "Invalid grant_type", ""))
+        access_token, _refresh_token, expires_in = self.scenario.issue_tokens()
+        body = {"access_token": access_token, "expires_in": expires_in, "token_type": "Bearer"}
+        return _json_answer(200, body, {"cache-control": "no-cache, no-store, max-age=0, must-revalidate"})
+
+    def error_body(
+        self, status: int, error_type: str | None, message: str | None, request_id: str
+    ) -> dict[str, object]:
+        code = error_type or {400: "invalid_grant", 401: "invalid_client"}.get(status, "internal_failure")
+        return {"error": code, "error_description": message or f"fake provider: {code} ({status})"}
+
+
+@dataclass(frozen=True)
+class _BedrockEndpoint(_ModelEndpoint):
+    """A Bedrock runtime path: errors name their exception in `x-amzn-errortype`, as AWS's JSON protocol
+    does; every answer carries `x-amzn-requestid`."""
+
+    def render_error(self, behaviour: Behaviour, request_id: str | None = None) -> Rendered:
+        rendered = super().render_error(behaviour, request_id)
+        kind = behaviour.error_type or bedrock_format.error_type_for(behaviour.status)
+        return rendered.with_headers(
+            {"x-amzn-errortype": f"{kind}:http://internal.amazon.com/coral/com.amazon.bedrock/"}
+        )
+
+
 def _body_only(parse: _Parser) -> _PathParser:
     """`parse` for an API whose body names the model (the path is not needed)."""
     return lambda body, _path: parse(body)
@@ -198,29 +244,115 @@ def _no_headers(_request_id: str, _status: int) -> dict[str, str]:
 GEMINI_VERSIONS = ("v1", "v1beta", "v1alpha")
 
 
-def _gemini_endpoints() -> dict[str, Endpoint]:
-    """`/{v1,v1beta,v1alpha}/models/{model}:{generateContent,streamGenerateContent,countTokens}` (aiohttp
-    route patterns: the model is a path variable)."""
+def _gemini_generate_and_count(parse: _PathParser) -> tuple[Endpoint, Endpoint]:
+    """Gemini's generateContent (streamed or not) and countTokens, its requests read by `parse` (Google AI
+    Studio's paths, or Vertex's)."""
     generate = _ModelEndpoint(
-        gemini_format.parse_generate_request,
+        parse,
         lambda reply, _body: gemini_format.generate_body(reply),
         lambda reply, _body, _parsed: gemini_format.generate_events(reply),
         _gemini_errors,
         _no_headers,
     )
     count = _ModelEndpoint(
-        _not_streaming(gemini_format.parse_generate_request),
+        _not_streaming(parse),
         lambda reply, _body: gemini_format.count_tokens_body(reply),
         None,
         _gemini_errors,
         _no_headers,
     )
+    return generate, count
+
+
+def _gemini_endpoints() -> dict[str, Endpoint]:
+    """`/{v1,v1beta,v1alpha}/models/{model}:{generateContent,streamGenerateContent,countTokens}` (aiohttp
+    route patterns: the model is a path variable)."""
+    generate, count = _gemini_generate_and_count(gemini_format.parse_generate_request)
     routes: dict[str, Endpoint] = {}
     for version in GEMINI_VERSIONS:
         prefix = f"/{version}/models/{{model:[^/:]+}}"
         routes[f"{prefix}:generateContent"] = generate
         routes[f"{prefix}:streamGenerateContent"] = generate
         routes[f"{prefix}:countTokens"] = count
+    return routes
+
+
+def _bedrock_errors(
+    status: int, error_type: str | None, message: str | None, _request_id: str
+) -> dict[str, object]:
+    return bedrock_format.error_body(status, error_type, message)
+
+
+def _bedrock_headers(request_id: str, _status: int) -> dict[str, str]:
+    return {"x-amzn-requestid": request_id}
+
+
+def _bedrock_endpoints() -> dict[str, Endpoint]:
+    """`/model/{model}/{invoke,invoke-with-response-stream,converse,converse-stream}` (the model id may
+    hold colons: `us.anthropic.claude-sonnet-4-5-20250929-v1:0`)."""
+    invoke = _BedrockEndpoint(
+        bedrock_format.parse_invoke_request,
+        lambda reply, _body: bedrock_format.invoke_body(reply),
+        lambda reply, _body, _parsed: bedrock_format.invoke_events(reply),
+        _bedrock_errors,
+        _bedrock_headers,
+        bedrock_format.CONTENT_TYPE,
+    )
+    converse = _BedrockEndpoint(
+        bedrock_format.parse_converse_request,
+        lambda reply, _body: bedrock_format.converse_body(reply),
+        lambda reply, _body, _parsed: bedrock_format.converse_events(reply),
+        _bedrock_errors,
+        _bedrock_headers,
+        bedrock_format.CONTENT_TYPE,
+    )
+    prefix = "/model/{model:[^/]+}"
+    return {
+        f"{prefix}/invoke": invoke,
+        f"{prefix}/invoke-with-response-stream": invoke,
+        f"{prefix}/converse": converse,
+        f"{prefix}/converse-stream": converse,
+    }
+
+
+def _vertex_anthropic_errors(
+    status: int, error_type: str | None, message: str | None, request_id: str
+) -> dict[str, object]:
+    """Vertex's own front end answers auth failures (Google's shape); the rest come from Claude (Anthropic's)."""
+    if status in (401, 403):
+        return gemini_format.error_body(status, error_type, message)
+    return anthropic_format.error_body(status, error_type, message, request_id)
+
+
+def _vertex_endpoints() -> dict[str, Endpoint]:
+    """Claude and Gemini on Vertex: `/{v1,v1beta1}/projects/{project}/locations/{location}/publishers/
+    {anthropic,google}/models/{model}:{action}`."""
+    claude = _ModelEndpoint(
+        vertex_format.parse_anthropic_request,
+        lambda reply, _body: anthropic_format.message_body(reply),
+        lambda reply, _body, _parsed: anthropic_format.message_events(reply),
+        _vertex_anthropic_errors,
+        _no_headers,
+    )
+    claude_count = _ModelEndpoint(
+        vertex_format.parse_anthropic_request,
+        lambda reply, _body: anthropic_format.count_tokens_body(reply),
+        None,
+        _vertex_anthropic_errors,
+        _no_headers,
+    )
+    gemini, count = _gemini_generate_and_count(vertex_format.parse_gemini_request)
+    routes: dict[str, Endpoint] = {}
+    for version in ("v1", "v1beta1"):
+        base = f"/{version}/projects/{{project}}/locations/{{location}}/publishers"
+        anthropic = f"{base}/anthropic/models/{{model:[^/:]+}}"
+        google = f"{base}/google/models/{{model:[^/:]+}}"
+        routes[f"{base}/anthropic/models/count-tokens:rawPredict"] = claude_count  # before {model}'s
+        routes[f"{anthropic}:rawPredict"] = claude
+        routes[f"{anthropic}:streamRawPredict"] = claude
+        routes[f"{google}:generateContent"] = gemini
+        routes[f"{google}:streamGenerateContent"] = gemini
+        routes[f"{google}:countTokens"] = count
     return routes
 
 
@@ -286,9 +418,16 @@ def _model_endpoints() -> dict[str, Endpoint]:
         ),
         **_gemini_endpoints(),
         **_ollama_endpoints(),
+        **_bedrock_endpoints(),
+        **_vertex_endpoints(),
     }
 
 
 def endpoints(scenario: Scenario) -> dict[str, Endpoint]:
-    """Every answering path: the model endpoints and the OAuth token endpoint (which mints via `scenario`)."""
-    return {**_model_endpoints(), OAUTH_TOKEN_PATH: _OAuthEndpoint(scenario)}
+    """Every answering path: the model endpoints and the OAuth token endpoints (Anthropic's refresh grant and
+    Google's), which mint via `scenario`."""
+    return {
+        **_model_endpoints(),
+        OAUTH_TOKEN_PATH: _OAuthEndpoint(scenario),
+        GOOGLE_TOKEN_PATH: _GoogleTokenEndpoint(scenario),
+    }

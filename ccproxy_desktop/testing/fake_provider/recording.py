@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import ConfigDict, TypeAdapter
 
-from .scenario import GEMINI_PATH
+from .scenario import path_model
 
 __all__ = ["DEFAULT_MAX_RECORDED", "RecordedRequest", "RecordedResponse", "RequestLog"]
 
@@ -50,7 +50,8 @@ class RecordedRequest:
     `headers` has lowercase names (a repeated header keeps its last value); `header_items` every header in
     the order received, repeats included (lowercase names too). `raw` is the body exactly as received, `json`
     its decoded value when it was JSON, `form` the fields when it was form-encoded; `body_size` is `len(raw)`;
-    `time` is the wall-clock arrival time (`time.time()`). `request_id` is the id the provider answers with
+    `time` is the wall-clock arrival time (`time.time()`). `path` is decoded, `raw_path` as sent (Bedrock's
+    Converse URL-encodes the model id, and SigV4 signs that form). `request_id` is the id the provider answers with
     (`req_fake_<n>`, counting from 1 per server). `response` is None until the answer is about to be sent,
     and stays None for behaviours that send nothing (`timeout`, `reset`).
     """
@@ -69,14 +70,14 @@ class RecordedRequest:
     header_items: tuple[tuple[str, str], ...] = ()
     request_id: str = ""
     response: RecordedResponse | None = None
+    raw_path: str = ""
 
     @property
     def model(self) -> str | None:
-        """The `model` field of a JSON body, else the model a Gemini path names, if any."""
+        """The `model` field of a JSON body, else the model a Gemini, Bedrock or Vertex path names, if any."""
         if isinstance(self.json, dict) and isinstance(self.json.get("model"), str):
             return str(self.json["model"])
-        gemini = GEMINI_PATH.match(self.path)
-        return gemini.group("model") if gemini else None
+        return path_model(self.path)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-serialisable copy (the element format of `GET /_fake/requests`); bytes become base64."""

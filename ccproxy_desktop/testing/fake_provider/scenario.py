@@ -20,9 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "API_PATHS",
+    "BEDROCK_PATH",
+    "COUNT_TOKENS_PATH",
     "GEMINI_PATH",
+    "GOOGLE_TOKEN_PATH",
     "OAUTH_TOKEN_PATH",
     "OLLAMA_PATHS",
+    "VERTEX_PATH",
+    "AcceptedAuth",
     "Behaviour",
     "BehaviourKind",
     "QueuedBehaviour",
@@ -31,13 +36,15 @@ __all__ = [
     "ScriptedToolCall",
     "UsageOverride",
     "is_api_path",
+    "path_model",
 ]
 
 OAUTH_TOKEN_PATH = "/oauth/token"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
 API_PATHS = frozenset(
     {
         "/v1/messages",
-        "/v1/messages/count_tokens",
+        COUNT_TOKENS_PATH,
         "/v1/chat/completions",
         "/v1/responses",
         "/v1/responses/input_tokens",
@@ -50,11 +57,37 @@ GEMINI_PATH = re.compile(
 )
 """Gemini's model paths (`/v1beta/models/MODEL:ACTION`): the model is named by the path."""
 OLLAMA_PATHS = frozenset({"/api/chat", "/api/generate"})
+BEDROCK_PATH = re.compile(
+    r"^/model/(?P<model>[^/]+)/(?P<action>invoke|invoke-with-response-stream|converse|converse-stream)$"
+)
+"""Bedrock runtime's model paths (`/model/MODEL_ID/ACTION`): the model is named by the path."""
+VERTEX_PATH = re.compile(
+    r"^/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/"
+    r"(?P<publisher>anthropic|google)/models/(?P<model>[^/:]+):"
+    r"(?P<action>rawPredict|streamRawPredict|generateContent|streamGenerateContent|countTokens)$"
+)
+"""Vertex AI's publisher model paths (Claude: `publishers/anthropic`, Gemini: `publishers/google`)."""
+GOOGLE_TOKEN_PATH = "/token"
+"""Google's OAuth token endpoint (`https://oauth2.googleapis.com/token`): a service account's `token_uri`."""
+
+
+def path_model(path: str) -> str | None:
+    """The model a Gemini, Bedrock or Vertex path names (None for other paths, and Vertex count-tokens)."""
+    for pattern in (GEMINI_PATH, BEDROCK_PATH, VERTEX_PATH):
+        match = pattern.match(path)
+        if match is not None:
+            return None if match.group("model") == "count-tokens" else match.group("model")
+    return None
 
 
 def is_api_path(path: str) -> bool:
-    """True for a model API path: `API_PATHS`, Gemini's `/v1beta/models/MODEL:ACTION`, Ollama's `/api/chat`."""
-    return path in API_PATHS or path in OLLAMA_PATHS or GEMINI_PATH.match(path) is not None
+    """True for a model API path: `API_PATHS`, Gemini's `/v1beta/models/MODEL:ACTION`, Ollama's `/api/chat`,
+    Bedrock's `/model/ID/ACTION` and Vertex's `/v1/projects/.../models/MODEL:ACTION`."""
+    return (
+        path in API_PATHS
+        or path in OLLAMA_PATHS
+        or any(pattern.match(path) is not None for pattern in (GEMINI_PATH, BEDROCK_PATH, VERTEX_PATH))
+    )
 
 
 DEFAULT_LISTED_MODELS = ("fake-model-a", "fake-model-b")
@@ -62,6 +95,11 @@ DEFAULT_LISTED_MODELS = ("fake-model-a", "fake-model-b")
 
 MAX_ISSUED_TOKENS = 1000
 """How many of the latest tokens minted by /oauth/token stay valid (keeps a long benchmark's memory flat)."""
+
+AcceptedAuth = Literal["any", "x-api-key", "bearer"]
+"""Where the provider reads a key: any credential header (`any`), only `x-api-key`, or only
+`Authorization: Bearer` (`bearer`: a request that carries an `x-api-key` at all gets 401, as OpenRouter wants
+ANTHROPIC_API_KEY empty)."""
 
 BehaviourKind = Literal[
     "ok", "status", "timeout", "cut_stream", "hang_after_headers", "malformed_sse", "reset"
@@ -204,6 +242,8 @@ class ScenarioUpdate(BaseModel):
     expected_token: str | None = None
     oauth_expires_in: int = Field(default=3600, ge=0)
     listed_models: list[str] = list(DEFAULT_LISTED_MODELS)
+    accepted_auth: AcceptedAuth = "any"
+    count_tokens: bool = True
 
 
 @dataclass
@@ -220,6 +260,8 @@ class _Options:
     expected_token: str | None
     oauth_expires_in: int
     listed_models: tuple[str, ...] = DEFAULT_LISTED_MODELS
+    accepted_auth: AcceptedAuth = "any"
+    count_tokens: bool = True
 
 
 def _merged_options(current: _Options, update: ScenarioUpdate) -> _Options:
@@ -234,6 +276,8 @@ def _merged_options(current: _Options, update: ScenarioUpdate) -> _Options:
         expected_token=update.expected_token if "expected_token" in given else current.expected_token,
         oauth_expires_in=update.oauth_expires_in if "oauth_expires_in" in given else current.oauth_expires_in,
         listed_models=(tuple(update.listed_models) if "listed_models" in given else current.listed_models),
+        accepted_auth=update.accepted_auth if "accepted_auth" in given else current.accepted_auth,
+        count_tokens=update.count_tokens if "count_tokens" in given else current.count_tokens,
     )
 
 
@@ -248,10 +292,18 @@ class Scenario:
         expected_token: str | None = None,
         oauth_expires_in: int = 3600,
         latency_jitter_ms: float = 0.0,
+        accepted_auth: AcceptedAuth = "any",
+        count_tokens: bool = True,
     ) -> None:
         self._lock = threading.Lock()
         self._initial = _Options(
-            latency_ms, latency_jitter_ms, chunk_delay_ms, expected_token, oauth_expires_in
+            latency_ms,
+            latency_jitter_ms,
+            chunk_delay_ms,
+            expected_token,
+            oauth_expires_in,
+            accepted_auth=accepted_auth,
+            count_tokens=count_tokens,
         )
         self._options = self._initial
         self._default = Behaviour()
@@ -354,6 +406,29 @@ class Scenario:
             self._options = replace(self._options, listed_models=tuple(value))
 
     @property
+    def accepted_auth(self) -> AcceptedAuth:
+        """Which credential headers count (`AcceptedAuth`)."""
+        with self._lock:
+            return self._options.accepted_auth
+
+    @accepted_auth.setter
+    def accepted_auth(self, value: AcceptedAuth) -> None:
+        with self._lock:
+            self._options = replace(self._options, accepted_auth=value)
+
+    @property
+    def count_tokens(self) -> bool:
+        """False: `POST /v1/messages/count_tokens` is not implemented (404, like several Anthropic-compatible
+        endpoints of other providers)."""
+        with self._lock:
+            return self._options.count_tokens
+
+    @count_tokens.setter
+    def count_tokens(self, value: bool) -> None:
+        with self._lock:
+            self._options = replace(self._options, count_tokens=value)
+
+    @property
     def oauth_expires_in(self) -> int:
         """`expires_in` (seconds) of the tokens that /oauth/token issues."""
         with self._lock:
@@ -374,6 +449,13 @@ class Scenario:
             return expected is None or (
                 token is not None and (token == expected or token in self._issued_tokens)
             )
+
+    def issued(self, token: str | None) -> bool:
+        """True if `token` is the expected token or one of the latest tokens issued by a token endpoint
+        (whether auth is off or not: the clouds' paths always want one)."""
+        with self._lock:
+            expected = self._options.expected_token
+            return token is not None and (token == expected or token in self._issued_tokens)
 
     def issue_tokens(self) -> tuple[str, str, int]:
         """Mint an (access token, refresh token, expires_in) triple; the access token passes `accepts`."""
@@ -422,4 +504,6 @@ class Scenario:
             "expected_token": options.expected_token,
             "oauth_expires_in": options.oauth_expires_in,
             "listed_models": list(options.listed_models),
+            "accepted_auth": options.accepted_auth,
+            "count_tokens": options.count_tokens,
         }

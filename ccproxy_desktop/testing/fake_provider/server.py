@@ -22,10 +22,19 @@ from dataclasses import replace
 from aiohttp import web
 from pydantic import ValidationError
 
-from . import anthropic_format, ollama_format
+from . import anthropic_format, bedrock_format, ollama_format, vertex_format
 from .endpoints import Endpoint, Rendered, endpoints
 from .recording import RecordedRequest, RecordedResponse, RequestLog
-from .scenario import GEMINI_PATH, OAUTH_TOKEN_PATH, Behaviour, Scenario
+from .scenario import (
+    BEDROCK_PATH,
+    COUNT_TOKENS_PATH,
+    GEMINI_PATH,
+    GOOGLE_TOKEN_PATH,
+    OAUTH_TOKEN_PATH,
+    VERTEX_PATH,
+    Behaviour,
+    Scenario,
+)
 
 __all__ = ["HOST", "FakeProviderServer"]
 
@@ -45,16 +54,41 @@ _GARBAGE_JSON = b'{"this is": not json'
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _presented_tokens(request: web.Request) -> list[str]:
+def _presented_tokens(request: web.Request, accepted: str = "any") -> list[str]:
     """Credentials of a request: its `x-api-key`, its `Authorization: Bearer` token, and Gemini's
-    `x-goog-api-key` header or `?key=` parameter, when present."""
-    tokens = [request.headers[name] for name in ("x-api-key", "x-goog-api-key") if name in request.headers]
-    if GEMINI_PATH.match(request.path) and request.query.get("key"):
+    `x-goog-api-key` header or `?key=` parameter, when present; only the `x-api-key` or only the Bearer token
+    when the scenario accepts only that one (`Scenario.accepted_auth`)."""
+    names = {"any": ("x-api-key", "x-goog-api-key"), "x-api-key": ("x-api-key",)}.get(accepted, ())
+    tokens = [request.headers[name] for name in names if name in request.headers]
+    if accepted == "any" and GEMINI_PATH.match(request.path) and request.query.get("key"):
         tokens.append(request.query["key"])
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
+    if accepted != "x-api-key" and scheme.lower() == "bearer" and credentials.strip():
         tokens.append(credentials.strip())
     return tokens
+
+
+def _cloud_auth_failure(request: web.Request, scenario: Scenario) -> Behaviour | None:
+    """Bedrock's 403 for a request without a well-formed SigV4 signature (or, when the scenario expects a
+    token, signed with another access key id); Google's 401 for a Vertex request without a Bearer token the
+    fake's token endpoint issued. None otherwise, and for the other paths."""
+    if BEDROCK_PATH.match(request.path):
+        problem = bedrock_format.signature_problem(request.headers)
+        if problem is not None:
+            return Behaviour(kind="status", status=403, error_type=problem[0], message=problem[1])
+        key = bedrock_format.access_key(request.headers)
+        if not scenario.accepts(key):
+            message = "The security token included in the request is invalid."
+            return Behaviour(
+                kind="status", status=403, error_type="UnrecognizedClientException", message=message
+            )
+        return None
+    if VERTEX_PATH.match(request.path):
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not scenario.issued(token.strip()):
+            message = vertex_format.UNAUTHENTICATED_MESSAGE
+            return Behaviour(kind="status", status=401, error_type="UNAUTHENTICATED", message=message)
+    return None
 
 
 OAUTH_TOKEN_PREFIX = "sk-ant-oat"
@@ -168,6 +202,8 @@ class FakeProviderServer:
         return handle
 
     async def _serve(self, request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+        if request.path == COUNT_TOKENS_PATH and not self.scenario.count_tokens:
+            return await self._unknown_route(request)  # a provider that doesn't implement count_tokens
         record = await self._record(request)
         behaviour = self._behaviour_for(request, record)
         latency_ms = self.scenario.first_byte_delay_ms(behaviour)
@@ -183,6 +219,7 @@ class FakeProviderServer:
             method=request.method,
             path=request.path,
             query=request.query_string,
+            raw_path=request.rel_url.raw_path,
             headers=dict(header_items),
             json=json_body,
             form=form,
@@ -202,8 +239,18 @@ class FakeProviderServer:
 
     def _behaviour_for(self, request: web.Request, record: RecordedRequest) -> Behaviour:
         """401 for bad credentials on model paths (the queue is left alone), else the scenario's next one."""
+        if request.path == GOOGLE_TOKEN_PATH:
+            return self.scenario.next_behaviour(request.path, None)
+        cloud = _cloud_auth_failure(request, self.scenario)
+        if cloud is not None:
+            return cloud
+        if BEDROCK_PATH.match(request.path) or VERTEX_PATH.match(request.path):
+            return self.scenario.next_behaviour(request.path, record.model)
         if request.path != OAUTH_TOKEN_PATH and not self._authorized(request):
-            return Behaviour(kind="status", status=401, message="invalid x-api-key")
+            message = "invalid x-api-key"
+            if self.scenario.accepted_auth == "bearer":
+                message = "send the key as Authorization: Bearer, with no x-api-key"
+            return Behaviour(kind="status", status=401, message=message)
         if _oauth_without_beta(request):
             # What Anthropic answers a Claude subscription token sent without the OAuth beta.
             return Behaviour(
@@ -212,7 +259,10 @@ class FakeProviderServer:
         return self.scenario.next_behaviour(request.path, record.model)
 
     def _authorized(self, request: web.Request) -> bool:
-        tokens = _presented_tokens(request)
+        accepted = self.scenario.accepted_auth
+        if accepted == "bearer" and "x-api-key" in request.headers:
+            return False
+        tokens = _presented_tokens(request, accepted)
         if not tokens:
             return self.scenario.accepts(None)
         return any(self.scenario.accepts(token) for token in tokens)
