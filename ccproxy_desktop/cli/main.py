@@ -104,9 +104,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chart", metavar="FILE.png", help="also draw spend per day, stacked by model")
     p.set_defaults(func=usage_commands.usage)
 
-    p = sub.add_parser("budget", help="each budget: spent, limit, alerts sent, burn rate")
+    p = sub.add_parser(
+        "budget", help="each budget: spent, limit, alerts sent, burn rate (set NAME USD | remove NAME)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=usage_commands.budget)
+    actions = p.add_subparsers(dest="budget_action", metavar="ACTION")
+    q = actions.add_parser("set", help="add a budget to ccproxy.yaml, or change the one of that name")
+    q.add_argument("name")
+    q.add_argument("limit_usd", type=float, metavar="USD")
+    q.add_argument("--period", choices=["day", "week", "month", "total"], default="day")
+    q.add_argument("--model", help="count only this model_name's spend")
+    q.add_argument("--user", help="count only this proxy user's spend")
+    q.add_argument("--project", help="count only this project's spend")
+    q.add_argument(
+        "--alert-at", metavar="F,F...", help="fractions of the limit that notify (default 0.75,0.9,1.0)"
+    )
+    q.add_argument("--block", action="store_true", help="refuse requests once the limit is reached")
+    q.set_defaults(func=usage_commands.budget_set)
+    q = actions.add_parser("remove", help="remove the budget NAME from ccproxy.yaml")
+    q.add_argument("name")
+    q.set_defaults(func=usage_commands.budget_remove)
 
     ab_commands.add_parser(sub)
     dashboard_commands.add_parser(sub)

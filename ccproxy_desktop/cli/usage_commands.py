@@ -152,6 +152,47 @@ def budget(paths: ConfigPaths, args: argparse.Namespace) -> int:
     return 0
 
 
+def _saved(result: Any) -> None:
+    sys.stdout.write(result.diff if result.diff.endswith("\n") or not result.diff else result.diff + "\n")
+    where = f" (previous version: {result.backup})" if result.backup else ""
+    print(f"saved {result.path}{where}; a running proxy reloads it" if result.changed else "no change")
+
+
+def budget_set(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    """`ccproxy budget set NAME USD ...`: ccproxy.yaml edited in place (comments kept, validated, a .bak)."""
+    from ..config.edit import ConfigEditError, edit_config, set_budget
+
+    entry: dict[str, Any] = {"name": args.name, "limit_usd": args.limit_usd, "period": args.period}
+    for key in ("model", "user", "project"):
+        if getattr(args, key):
+            entry[key] = getattr(args, key)
+    if args.alert_at:
+        try:
+            entry["alert_at"] = [float(part) for part in args.alert_at.split(",") if part.strip()]
+        except ValueError:
+            print(f"ccproxy: --alert-at: not a list of numbers: {args.alert_at!r}", file=sys.stderr)
+            return 2
+    if args.block:
+        entry["block"] = True
+    try:
+        _saved(edit_config(paths, "ccproxy.yaml", set_budget(entry)))
+    except (ConfigEditError, ConfigInvalid) as exc:
+        print(f"ccproxy: the budget was not saved:\n{exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def budget_remove(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    from ..config.edit import ConfigEditError, edit_config, remove_budget
+
+    try:
+        _saved(edit_config(paths, "ccproxy.yaml", remove_budget(args.name)))
+    except (ConfigEditError, ConfigInvalid) as exc:
+        print(f"ccproxy: the budget was not removed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def health_report(paths: ConfigPaths, since: float | None) -> dict[str, Any]:
     """The `health` object of `status --json --health`."""
     now = local_now()

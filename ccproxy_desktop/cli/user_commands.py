@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..config.edit import ConfigEditError, add_user, edit_config
+from ..config.edit import ConfigEditError, add_user, edit_config, remove_user
 from ..config.loader import ConfigInvalid, load_settings
 from ..config.paths import ConfigPaths
 from ..config.schema import CCProxySection, UserSpec
@@ -22,7 +22,7 @@ from ..proxy.accounting import user_totals
 from ..proxy.users import RATE_WINDOW_SECONDS
 from ..users.keys import hash_key, new_user_key
 
-__all__ = ["add_parser", "user_add", "user_list"]
+__all__ = ["add_parser", "user_add", "user_list", "user_remove"]
 
 _LIMIT_KEYS = (
     "requests_per_minute",
@@ -34,7 +34,7 @@ _LIMIT_KEYS = (
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("user", help="proxy users: add NAME | list")
+    p = sub.add_parser("user", help="proxy users: add NAME | remove NAME | list")
     actions = p.add_subparsers(dest="user_action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="make a key for a new user; prints it once with the yaml to paste")
     add.add_argument("name", help="letters, digits and . _ @ -")
@@ -46,6 +46,9 @@ def add_parser(sub: Any) -> None:
     add.add_argument("--allow", action="append", default=[], metavar="PATTERN", help="allowed_models entry")
     add.add_argument("--block", action="append", default=[], metavar="PATTERN", help="blocked_models entry")
     add.set_defaults(func=user_add)
+    remove = actions.add_parser("remove", help="remove a user from ccproxy.yaml: their key stops working")
+    remove.add_argument("name")
+    remove.set_defaults(func=user_remove)
     listing = actions.add_parser("list", help="each user's usage today and this month against their limits")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(func=user_list)
@@ -84,6 +87,19 @@ def user_add(paths: ConfigPaths, args: argparse.Namespace) -> int:
     print(f"\nKey for user {args.name!r} (shown only now: ccproxy.yaml keeps just its hash):\n\n  {key}\n")
     print("The running proxy picks the user up within a second. The user sets ANTHROPIC_API_KEY (or")
     print("ANTHROPIC_AUTH_TOKEN) to the key and ANTHROPIC_BASE_URL to the proxy's URL.")
+    return 0
+
+
+def user_remove(paths: ConfigPaths, args: argparse.Namespace) -> int:
+    """The user's entry leaves ccproxy.yaml (in place, a .bak kept); the running proxy refuses their key from
+    its reload on. Their ledger rows stay."""
+    try:
+        result = edit_config(paths, "ccproxy.yaml", remove_user(args.name))
+    except (ConfigEditError, ConfigInvalid) as exc:
+        print(f"ccproxy: the user was not removed: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(result.diff)
+    print(f"saved {result.path}" + (f" (previous version: {result.backup})" if result.backup else ""))
     return 0
 
 

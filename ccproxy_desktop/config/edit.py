@@ -7,8 +7,8 @@ nodes a change touches are re-emitted. Before anything is written the result is 
 the real file, line and key, and nothing changes. A valid one is written atomically (same permissions) after
 the previous version is copied to `<file>.bak`. The running proxy watches both files and reloads.
 
-The change functions (`add_models`, `remove_models`, `set_route`, `add_user`, `set_budget`) operate on the
-parsed document and are pure.
+The change functions (`add_models`, `remove_models`, `set_route`, `add_user`, `remove_user`, `set_budget`,
+`remove_budget`) operate on the parsed document and are pure.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ __all__ = [
     "add_user",
     "apply_change",
     "edit_config",
+    "remove_budget",
     "remove_models",
+    "remove_user",
     "set_budget",
     "set_route",
 ]
@@ -295,6 +297,38 @@ def add_user(name: str, entry: Mapping[str, Any]) -> Change:
         if name in users:
             raise ConfigEditError(f"user {name!r} already exists in ccproxy.yaml")
         users[name] = _commented(entry)
+
+    return change
+
+
+def remove_user(name: str) -> Change:
+    """Remove user `name` from `ccproxy.users` (a missing name is an error)."""
+
+    def change(document: Any) -> None:
+        section = _section(document, "ccproxy")
+        users = _section(section, "users")
+        if name not in users:
+            raise ConfigEditError(f"ccproxy.yaml has no user {name!r}")
+        del users[name]
+        if not users:
+            del section["users"]
+
+    return change
+
+
+def remove_budget(name: str) -> Change:
+    """Remove the budget called `name` from `ccproxy.budgets` (a missing name is an error)."""
+
+    def change(document: Any) -> None:
+        section = _section(document, "ccproxy")
+        budgets = _section(section, "budgets", CommentedSeq)
+        for index, existing in enumerate(budgets):
+            if isinstance(existing, dict) and existing.get("name") == name:
+                del budgets[index]
+                if not budgets:
+                    del section["budgets"]
+                return
+        raise ConfigEditError(f"ccproxy.yaml has no budget {name!r}")
 
     return change
 

@@ -317,9 +317,15 @@ class TrayApp:
         if done.returncode != 0:
             self.advise(Advice("provider-add", f"{name} was not added", _last_line(done)))
             return
+        from ..providers.presets import preset
+
         self.poller.poll()
         models = [m for m in self.state.models if m.startswith(f"{name}/")]
-        self.advise(Advice("provider-add", f"{name} added", f"config.yaml now has {', '.join(models)}."))
+        said = f"config.yaml now has {', '.join(models)}."
+        entry = preset(name)
+        if entry.credential in ("aws", "gcp"):  # what the proxy's environment must hold
+            said += f" {entry.notes}"
+        self.advise(Advice("provider-add", f"{name} added", said))
 
     def ask_remove_provider(self, name: str) -> None:
         """Removing takes the provider's models out of config.yaml and its key out of the keyring: the

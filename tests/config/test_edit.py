@@ -5,7 +5,9 @@ nothing is written; the previous version is kept as .bak."""
 from __future__ import annotations
 
 import difflib
+import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -186,16 +188,25 @@ def test_user_and_budget_edits_keep_ccproxy_yaml_comments(paths: ConfigPaths) ->
         edit_config(paths, "ccproxy.yaml", add_user("carol", {"key_hash": "sha256:" + "cd" * 32}))
 
 
-def test_provider_add_route_remove_through_the_cli_change_only_their_lines(
-    paths: ConfigPaths, capsys: pytest.CaptureFixture[str]
-) -> None:
+Ccproxy = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def ccproxy(paths: ConfigPaths, capsys: pytest.CaptureFixture[str]) -> Ccproxy:
+    """`ccproxy --config-dir DIR ARGS...` in this process: (exit code, stdout, stderr)."""
     from ccproxy_desktop.cli.main import main
 
-    def ccproxy(*args: str) -> tuple[int, str, str]:
+    def run(*args: str) -> tuple[int, str, str]:
         code = main(["--config-dir", str(paths.config_dir), *args])
         out, err = capsys.readouterr()
         return code, out, err
 
+    return run
+
+
+def test_provider_add_route_remove_through_the_cli_change_only_their_lines(
+    paths: ConfigPaths, ccproxy: Ccproxy
+) -> None:
     def shown_diff(out: str) -> list[str]:  # the diff the command printed
         return changed_lines(out.split("\nsaved ")[0])
 
@@ -256,3 +267,47 @@ def test_provider_add_route_remove_through_the_cli_change_only_their_lines(
         '      model: "default"                               # cheap\n',
     )
     assert paths.litellm_yaml.with_name("config.yaml.bak").exists()
+
+
+def test_budget_set_remove_and_user_remove_through_the_cli_change_only_their_lines(
+    paths: ConfigPaths, ccproxy: Ccproxy
+) -> None:
+    original = paths.ccproxy_yaml.read_text()
+    code, out, err = ccproxy("budget", "set", "thinking", "5", "--period", "week", "--model", "think")
+    assert code == 0, err
+    assert changed_lines(out.split("\nsaved ")[0]) == [
+        "-  budgets: []",
+        "+  budgets:",
+        "+    - name: thinking",
+        "+      limit_usd: 5.0",
+        "+      period: week",
+        "+      model: think",
+    ]
+    code, out, err = ccproxy("budget", "set", "thinking", "8", "--period", "week", "--alert-at", "0.5,1")
+    assert code == 0, err
+    assert "+      limit_usd: 8.0" in changed_lines(out) and "-      model: think" in changed_lines(out)
+    code, out, _ = ccproxy("budget", "--json")
+    [status] = json.loads(out)
+    assert (status["name"], status["limit_usd"], status["period"]) == ("thinking", 8.0, "week")
+
+    code, _, err = ccproxy("budget", "set", "thinking", "0")  # refused, nothing written
+    assert code == 2 and "limit_usd: Input should be greater than 0" in err
+    code, _, err = ccproxy("budget", "remove", "nope")
+    assert code == 1 and "no budget 'nope'" in err
+    code, out, err = ccproxy("budget", "remove", "thinking")
+    assert code == 0, err
+    text = paths.ccproxy_yaml.read_text()
+    assert "thinking" not in text and "  # rules, in order\n" in text
+
+    edit_config(paths, "ccproxy.yaml", add_user("carol", {"key_hash": "sha256:" + "ab" * 32}))
+    code, out, err = ccproxy("user", "remove", "carol")
+    assert code == 0, err
+    assert changed_lines(out.split("\nsaved ")[0]) == [
+        "-  users:",
+        "-    carol:",
+        f"-      key_hash: sha256:{'ab' * 32}",
+    ]
+    code, _, err = ccproxy("user", "remove", "carol")
+    assert code == 1 and "no user 'carol'" in err
+    # Nothing else changed: the emptied lists are gone, the comments are where they were.
+    assert paths.ccproxy_yaml.read_text() == original.replace("  budgets: []\n", "")

@@ -389,6 +389,14 @@ def test_a_local_server_is_added_at_once_and_removed_after_the_notification_asks
     assert not any(n.startswith("ollama/") for n in load_settings(started.paths).litellm.model_names())
 
 
+def test_a_cloud_provider_added_from_the_tray_says_which_credentials_the_proxy_needs(started: World) -> None:
+    started.app.dispatch(Action.ADD_PROVIDER, "bedrock")
+    [added] = wait_for_kind(started, "provider-add")
+    assert added.title == "bedrock added", added.message
+    assert "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0" in added.message
+    assert "AWS credentials" in added.message
+
+
 def test_a_model_a_provider_offers_is_added_then_routed_to(started: World) -> None:
     started.app.dispatch(Action.ADD_PROVIDER, "ollama")
     wait_for_kind(started, "provider-add")
