@@ -349,10 +349,8 @@ class TrayApp:
 
     def _remove_provider(self, name: str) -> None:
         done = self._ccproxy("provider", "remove", name, timeout=60)
-        if done.returncode == 0:
-            self.advise(Advice("provider-remove", f"{name} removed", _last_line(done)))
-        else:
-            self.advise(Advice("provider-remove", f"{name} was not removed", _last_line(done)))
+        title = f"{name} removed" if done.returncode == 0 else f"{name} was not removed"
+        self.advise(Advice("provider-remove", title, _last_line(done)))
 
     def _offered_by(self, model: str) -> str | None:
         """The provider offering `model` (`NAME/MODEL`) when config.yaml doesn't have it yet, else None."""

@@ -127,15 +127,16 @@ def config_prices(settings: Settings) -> tuple[dict[str, Price], dict[str, tuple
     entries = settings.litellm.model_list
     names = {entry.model_name for entry in entries}
     aliases = [e for e in entries if e.is_alias and e.target in names and e.target != e.model_name]
+    alias_names = {e.model_name for e in aliases}
     for entry in entries:
-        if "*" in entry.model_name or entry.model_name in configured or entry in aliases:
+        if "*" in entry.model_name or entry.model_name in configured or entry.model_name in alias_names:
             continue  # a group of deployments is priced by its first one
         found = _preset_of(entry)
         price = _own_price(entry, found)
         if price is not None:
             configured[entry.model_name] = price
-        elif _price_keys(entry, found):
-            keys.setdefault(entry.model_name, _price_keys(entry, found))
+        elif map_keys := _price_keys(entry, found):
+            keys.setdefault(entry.model_name, map_keys)
     for entry in aliases:
         if entry.target in configured:
             configured.setdefault(entry.model_name, configured[entry.target])

@@ -543,7 +543,9 @@ def test_adding_a_provider_from_the_tray_asks_its_key_in_a_terminal(
     assert key not in text and "api_key: keyring/deepseek" in text
     desktop.press("Return")  # "Press Enter to close this window."
     desktop.wait_until(lambda: not desktop.windows("xterm"), "the terminal window to close")
-    time.sleep(3)  # the tray's poll reads the new config.yaml
+    # The tray shows nothing outside its menu that says it re-read config.yaml: wait past one of its poll
+    # intervals (2 s), as the subscription test does, before opening the menu on the new Providers items.
+    time.sleep(3)
 
     # The tray's Providers menu now has deepseek; its Remove… asks first, in a notification with a button.
     open_menu(desktop, tray)

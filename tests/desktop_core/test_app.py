@@ -19,6 +19,7 @@ from ccproxy_desktop.ledger.clock import local_now
 from ccproxy_desktop.ledger.records import RequestRecord, TokenUsage
 from ccproxy_desktop.ledger.store import Ledger
 from ccproxy_desktop.pipeline.router import ModelChoice
+from ccproxy_desktop.testing.helpers import wait_for
 
 if TYPE_CHECKING:
     from conftest import Sent, World
@@ -343,13 +344,11 @@ def test_testing_a_provider_runs_ccproxy_provider_test_and_tells_its_verdict(sta
 
 
 def wait_for_kind(world: World, kind: str, count: int = 1, timeout: float = 60) -> list[Sent]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        sent = [s for s in world.notifier.sent if s.kind == kind]
-        if len(sent) >= count:
-            return sent
-        time.sleep(0.1)
-    raise AssertionError(f"no {kind} notification in {timeout:g} s: {world.notifier.sent}")
+    def sent() -> list[Sent]:
+        return [s for s in world.notifier.sent if s.kind == kind]
+
+    wait_for(lambda: len(sent()) >= count, timeout=timeout)
+    return sent()
 
 
 def test_adding_a_provider_that_needs_a_key_opens_a_terminal_at_provider_add(started: World) -> None:
@@ -411,10 +410,7 @@ def test_a_model_a_provider_offers_is_added_then_routed_to(started: World) -> No
             background is not None and background.is_alias and background.target == "ollama/qwen3-coder:480b"
         )
 
-    deadline = time.monotonic() + 60
-    while not routed() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert routed(), started.notifier.sent
+    wait_for(routed, timeout=60)
     entries = {e.model_name: e for e in load_settings(started.paths).litellm.model_list}
     assert entries["ollama/qwen3-coder:480b"].litellm_params["model"] == "ollama_chat/qwen3-coder:480b"
     assert ("background", "ollama/qwen3-coder:480b") in started.app.state.routes
